@@ -1,0 +1,321 @@
+"""Dataset paths (offline data shipped in ``datasets/``) and, later, loaders and generators."""
+import os
+from pathlib import Path
+
+#: Environment variable that points the helpers at another datasets folder.
+DATASETS_ENV = "RNN_COURSE_DATASETS"
+
+
+def datasets_dir():
+    """Return the course's ``datasets/`` folder as a Path.
+
+    It is found next to this package (editable install), unless the environment variable
+    ``RNN_COURSE_DATASETS`` names another folder.
+    """
+    folder = Path(os.environ.get(DATASETS_ENV, Path(__file__).resolve().parent.parent / "datasets"))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"datasets folder {folder} does not exist; set {DATASETS_ENV} to the "
+                                "course's datasets/ folder")
+    return folder
+
+
+def dataset_path(name):
+    """Return the path of the file ``name`` inside ``datasets/``.
+
+    Inputs:
+    - name: str, a file name relative to datasets/, e.g. "shakespeare.txt"
+    Returns: Path to an existing file. Raises FileNotFoundError listing what is there.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"name must be a path inside datasets/, got {name!r}")
+    folder = datasets_dir()
+    path = folder / name
+    if not path.is_file():
+        available = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        raise FileNotFoundError(f"no dataset {name!r} in {folder}; available: {', '.join(available) or 'none'}")
+    return path
+
+
+# ============================================================================================
+# Seq2seq toy data (unit 4): human-written dates -> ISO dates, and "123+45" -> "168".
+# Everything below is NumPy / standard library only and deterministic given a seed.
+# ============================================================================================
+import datetime as _dt
+from numbers import Integral as _Integral
+
+import numpy as np
+
+#: Special tokens shared by every seq2seq vocabulary, always with these ids.
+PAD, START, END = "<pad>", "<start>", "<end>"
+PAD_ID, START_ID, END_ID = 0, 1, 2
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: First and last date the date generator draws from (two-digit years map into this range).
+DATE_RANGE = (_dt.date(1950, 1, 1), _dt.date(2049, 12, 31))
+
+
+def _ordinal(day):
+    if day in (11, 12, 13):
+        return f"{day}th"
+    return f"{day}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th')}"
+
+
+#: The human formats of the date generator: name -> function(date) -> str.
+DATE_FORMATS = {
+    "month d, yyyy": lambda d: f"{MONTHS[d.month - 1]} {d.day}, {d.year}",      # september 27, 1994
+    "Month d, yyyy": lambda d: f"{MONTHS[d.month - 1].title()} {d.day}, {d.year}",  # September 27, 1994
+    "d month yyyy": lambda d: f"{d.day} {MONTHS[d.month - 1]} {d.year}",        # 27 september 1994
+    "dd/mm/yy": lambda d: f"{d.day:02d}/{d.month:02d}/{d.year % 100:02d}",       # 27/09/94
+    "mm/dd/yyyy": lambda d: f"{d.month:02d}/{d.day:02d}/{d.year}",               # 09/27/1994
+    "dd.mm.yyyy": lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",               # 27.09.1994
+    "Wkd dd Mon yyyy": lambda d: (f"{WEEKDAYS[d.weekday()][:3].title()} {d.day:02d} "
+                                  f"{MONTHS[d.month - 1][:3].title()} {d.year}"),  # Tue 27 Sep 1994
+    "weekday, month d, yyyy": lambda d: (f"{WEEKDAYS[d.weekday()]}, {MONTHS[d.month - 1]} "
+                                         f"{d.day}, {d.year}"),                   # tuesday, september 27, 1994
+    "d-mon-yyyy": lambda d: f"{d.day}-{MONTHS[d.month - 1][:3]}-{d.year}",      # 27-sep-1994
+    "mon d yy": lambda d: f"{MONTHS[d.month - 1][:3]} {d.day} {d.year % 100:02d}",  # sep 27 94
+    "the dth of month yyyy": lambda d: f"the {_ordinal(d.day)} of {MONTHS[d.month - 1]} {d.year}",
+    "D MONTH YYYY": lambda d: f"{d.day} {MONTHS[d.month - 1].upper()} {d.year}",  # 27 SEPTEMBER 1994
+    "yyyymmdd": lambda d: f"{d.year}{d.month:02d}{d.day:02d}",                     # 19940927
+}
+
+
+def _seq2seq_int(value, arg, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, (_Integral, np.integer)) or value < minimum:
+        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def render_date(date, fmt):
+    """Write ``date`` in the human format ``fmt`` (a key of ``DATE_FORMATS``).
+
+    Inputs:
+    - date: datetime.date
+    - fmt: str, e.g. "month d, yyyy" -> "september 27, 1994"
+    Returns: str. The ISO target of the same date is ``date.isoformat()``.
+    """
+    if not isinstance(date, _dt.date):
+        raise ValueError(f"date must be a datetime.date, got {type(date).__name__}")
+    if fmt not in DATE_FORMATS:
+        raise ValueError(f"fmt must be one of {sorted(DATE_FORMATS)}, got {fmt!r}")
+    return DATE_FORMATS[fmt](date)
+
+
+def random_dates(n, seed=0, formats=None):
+    """``n`` random (human date, ISO date) pairs, e.g. ("27/09/94", "1994-09-27").
+
+    Dates are uniform over ``DATE_RANGE`` (1950-01-01 .. 2049-12-31), the format uniform over
+    ``formats`` (default: all of ``DATE_FORMATS``). Deterministic given ``seed``.
+
+    Inputs:
+    - n: int >= 0, number of pairs
+    - seed: int >= 0
+    - formats: None or a list of keys of DATE_FORMATS
+    Returns: list of n (source str, target str) tuples
+    """
+    n = _seq2seq_int(n, "n")
+    seed = _seq2seq_int(seed, "seed")
+    formats = sorted(DATE_FORMATS) if formats is None else list(formats)
+    if not formats or any(f not in DATE_FORMATS for f in formats):
+        raise ValueError(f"formats must be a non-empty list of keys of DATE_FORMATS, got {formats!r}")
+    rng = np.random.default_rng(seed)
+    first, last = DATE_RANGE
+    offsets = rng.integers(0, (last - first).days + 1, size=n)
+    which = rng.integers(0, len(formats), size=n)
+    pairs = []
+    for offset, f in zip(offsets, which):
+        date = first + _dt.timedelta(days=int(offset))
+        pairs.append((render_date(date, formats[f]), date.isoformat()))
+    return pairs
+
+
+def date_splits(n_train, n_val=1000, n_test=2000, seed=0):
+    """Train / validation / test sets of (human date, ISO date) pairs with disjoint sources.
+
+    A source string that occurs in an earlier split is redrawn, so held-out accuracy measures
+    generalisation to date strings never seen in training. Deterministic given ``seed``.
+
+    Returns: dict with keys "train", "val", "test", each a list of (source, target) pairs.
+    """
+    sizes = {"train": _seq2seq_int(n_train, "n_train"), "val": _seq2seq_int(n_val, "n_val"),
+             "test": _seq2seq_int(n_test, "n_test")}
+    seed = _seq2seq_int(seed, "seed")
+    seen, splits, chunk = set(), {}, 0
+    for name, size in sizes.items():
+        out = []
+        while len(out) < size:
+            for src, tgt in random_dates(max(64, 2 * (size - len(out))), seed=seed * 1000 + chunk):
+                if src not in seen and len(out) < size:
+                    seen.add(src)
+                    out.append((src, tgt))
+            chunk += 1
+        splits[name] = out
+    return splits
+
+
+def random_additions(n, seed=0, max_digits=3, unique=True):
+    """``n`` random addition problems as (question, answer) strings, e.g. ("123+45", "168").
+
+    Both operands are uniform integers in [0, 10**max_digits). With ``unique`` no question
+    repeats. Deterministic given ``seed``.
+
+    Inputs:
+    - n: int >= 0; seed: int >= 0; max_digits: int >= 1; unique: bool
+    Returns: list of n (question str, answer str) tuples
+    """
+    n = _seq2seq_int(n, "n")
+    seed = _seq2seq_int(seed, "seed")
+    max_digits = _seq2seq_int(max_digits, "max_digits", 1)
+    top = 10 ** max_digits
+    if unique and n > top * top:
+        raise ValueError(f"n must be at most {top * top} for unique questions with max_digits={max_digits}, got {n}")
+    rng = np.random.default_rng(seed)
+    pairs, seen = [], set()
+    while len(pairs) < n:
+        a, b = (int(v) for v in rng.integers(0, top, size=2))
+        if unique and (a, b) in seen:
+            continue
+        seen.add((a, b))
+        pairs.append((f"{a}+{b}", str(a + b)))
+    return pairs
+
+
+def addition_splits(n_train, n_val=1000, n_test=2000, seed=0, max_digits=3):
+    """Train / validation / test addition problems with disjoint questions (see random_additions)."""
+    sizes = [_seq2seq_int(v, arg) for v, arg in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
+    pairs = random_additions(sum(sizes), seed=seed, max_digits=max_digits, unique=True)
+    a, b = sizes[0], sizes[0] + sizes[1]
+    return {"train": pairs[:a], "val": pairs[a:b], "test": pairs[b:]}
+
+
+class Seq2SeqVocab:
+    """A character vocabulary with the special tokens <pad>=0, <start>=1, <end>=2.
+
+    ``Seq2SeqVocab("0123456789-")`` has 14 tokens: the 3 specials, then the sorted characters.
+    """
+
+    def __init__(self, chars):
+        if isinstance(chars, str):
+            chars = list(chars)
+        chars = sorted(set(chars))
+        if not chars or any(not isinstance(c, str) or len(c) != 1 for c in chars):
+            raise ValueError(f"chars must be a non-empty collection of single characters, got {chars!r}")
+        self.itos = [PAD, START, END] + chars
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    def __len__(self):
+        return len(self.itos)
+
+    def __repr__(self):
+        return f"Seq2SeqVocab({''.join(self.itos[3:])!r}, size={len(self)})"
+
+    def encode(self, text, start=False, end=False):
+        """Token ids of ``text`` (list of int), optionally wrapped in <start> ... <end>."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, got {type(text).__name__}")
+        unknown = sorted(set(text) - set(self.stoi))
+        if unknown:
+            raise ValueError(f"text contains characters outside the vocabulary: {unknown}")
+        ids = [self.stoi[c] for c in text]
+        return ([START_ID] if start else []) + ids + ([END_ID] if end else [])
+
+    def decode(self, ids):
+        """The string of ``ids`` (ints, list / array / tensor): stops at the first <end>,
+        skips <pad> and <start>."""
+        if hasattr(ids, "detach") and hasattr(ids, "cpu"):
+            ids = ids.detach().cpu().numpy()
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"ids must be a 1-D sequence of integers, got shape {ids.shape} and dtype {ids.dtype}")
+        out = []
+        for i in ids.tolist():
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"ids holds {i}, outside the vocabulary of size {len(self.itos)}")
+            if i == END_ID:
+                break
+            if i not in (PAD_ID, START_ID):
+                out.append(self.itos[i])
+        return "".join(out)
+
+    def tokens(self, ids):
+        """The token strings of ``ids`` (specials included, e.g. '<end>'), for plot labels."""
+        if hasattr(ids, "detach") and hasattr(ids, "cpu"):
+            ids = ids.detach().cpu().numpy()
+        return [self.itos[int(i)] for i in np.asarray(ids).reshape(-1)]
+
+
+def date_vocabs():
+    """(source vocabulary, target vocabulary) of the date task: every character any format
+    of DATE_FORMATS can write, and the ISO characters '0123456789-'."""
+    chars = set("0123456789 ,/.-")
+    for name in MONTHS + WEEKDAYS + ("the", "of", "st", "nd", "rd", "th"):
+        chars |= set(name) | set(name.upper()) | set(name.title())
+    return Seq2SeqVocab(chars), Seq2SeqVocab("0123456789-")
+
+
+def addition_vocabs():
+    """(source vocabulary, target vocabulary) of the addition task: '0123456789+' and '0123456789'."""
+    return Seq2SeqVocab("0123456789+"), Seq2SeqVocab("0123456789")
+
+
+def pad_sequences(seqs, pad_id=PAD_ID, length=None):
+    """Right-pad lists of ids into one int64 array (N, T), T = ``length`` or the longest.
+
+    Returns: (ids int64 (N, T), mask bool (N, T)) with mask True at real tokens.
+    """
+    seqs = [list(s) for s in seqs]
+    if not seqs:
+        raise ValueError("seqs must hold at least one sequence")
+    longest = max(len(s) for s in seqs)
+    length = longest if length is None else _seq2seq_int(length, "length", 1)
+    if length < longest:
+        raise ValueError(f"length must be >= the longest sequence ({longest}), got {length}")
+    ids = np.full((len(seqs), length), _seq2seq_int(pad_id, "pad_id"), dtype=np.int64)
+    mask = np.zeros((len(seqs), length), dtype=bool)
+    for row, s in enumerate(seqs):
+        ids[row, :len(s)] = s
+        mask[row, :len(s)] = True
+    return ids, mask
+
+
+def encode_pairs(pairs, src_vocab, tgt_vocab, reverse_source=False):
+    """Encode (source, target) string pairs into padded arrays for a seq2seq model.
+
+    Inputs:
+    - pairs: list of N (source str, target str)
+    - src_vocab, tgt_vocab: Seq2SeqVocab
+    - reverse_source: bool, feed the source characters in reverse order (the "reversed input" trick)
+    Returns: dict of NumPy arrays
+    - "src": int64 (N, S), source ids right-padded with PAD_ID (no <start>/<end>)
+    - "src_mask": bool (N, S), True at real source tokens
+    - "tgt_in": int64 (N, T), decoder inputs <start> y_1 ... y_L, then padding
+    - "tgt_out": int64 (N, T), decoder targets y_1 ... y_L <end>, then padding
+    - "tgt_mask": bool (N, T), True where tgt_out is a real token (incl. <end>)
+    """
+    if not isinstance(src_vocab, Seq2SeqVocab) or not isinstance(tgt_vocab, Seq2SeqVocab):
+        raise ValueError("src_vocab and tgt_vocab must be Seq2SeqVocab objects")
+    pairs = list(pairs)
+    if not pairs or any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in pairs):
+        raise ValueError("pairs must be a non-empty list of (source, target) string pairs")
+    src = [src_vocab.encode(s[::-1] if reverse_source else s) for s, _ in pairs]
+    tgt = [tgt_vocab.encode(t) for _, t in pairs]
+    src_ids, src_mask = pad_sequences(src)
+    tgt_in, _ = pad_sequences([[START_ID] + t for t in tgt])
+    tgt_out, tgt_mask = pad_sequences([t + [END_ID] for t in tgt])
+    return {"src": src_ids, "src_mask": src_mask, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_mask": tgt_mask}
+
+
+def minibatch_indices(n, batch_size, seed=0, shuffle=True):
+    """Index arrays that split range(n) into minibatches (the last one may be smaller).
+
+    Deterministic given ``seed`` (use seed = base seed + epoch for a new order every epoch).
+    Returns: list of int64 arrays.
+    """
+    n = _seq2seq_int(n, "n", 1)
+    batch_size = _seq2seq_int(batch_size, "batch_size", 1)
+    order = np.random.default_rng(_seq2seq_int(seed, "seed")).permutation(n) if shuffle else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]

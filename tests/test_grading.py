@@ -1,0 +1,46 @@
+"""Grading pipeline of every assignment of the course (generic over solutions/*).
+
+For each assignment: the committed release is exactly nbgrader's, leaks nothing, the reference
+solution gets 100 % of the autograded points, the untouched release 0, every mutant loses the
+points of exactly its target test cells and every alternative keeps full marks.
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading
+import pipeline
+
+COURSE = Path(__file__).resolve().parent.parent
+MUTANTS = Path(__file__).resolve().parent / "mutants"
+MIN_MUTANTS, MIN_ALTERNATIVES = 2, 1
+
+pipeline.register(globals(), COURSE, MUTANTS)
+
+
+def graded_solution_cells(aid):
+    """grade_ids of the code solution cells of an assignment (the functions students write)."""
+    cells = []
+    for path in grading.notebooks(COURSE / "solutions" / aid):
+        cells += [grading.grade_id(c) for c in nbformat.read(path, 4).cells
+                  if c.cell_type == "code" and grading.nbgrader_meta(c).get("solution")]
+    return cells
+
+
+@pytest.mark.parametrize("aid", grading.assignment_ids(COURSE))
+def test_every_solution_cell_has_mutants_and_alternatives(aid):
+    """Grader quality: each graded function has >= 2 mutants and >= 1 alternative, unless the
+    variant file exempts it in UNGRADED (optional, ungraded parts) with a reason."""
+    spec = grading.load_spec(MUTANTS, aid)
+    exempt = getattr(grading.load_module(MUTANTS, aid), "UNGRADED", {})
+    missing = []
+    for cell in graded_solution_cells(aid):
+        if cell in exempt:
+            continue
+        n_mut = sum(v.cell == cell for v in spec.mutants)
+        n_alt = sum(v.cell == cell for v in spec.alternatives)
+        if n_mut < MIN_MUTANTS or n_alt < MIN_ALTERNATIVES:
+            missing.append(f"{cell}: {n_mut} mutants, {n_alt} alternatives")
+    assert not missing, f"{aid}: need >= {MIN_MUTANTS} mutants and >= {MIN_ALTERNATIVES} alternative per " \
+                        "graded solution cell:\n" + "\n".join(missing)

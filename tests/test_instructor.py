@@ -1,0 +1,89 @@
+"""The instructor commands behind `make release / autograde / grades`, on the fixture course in
+a temporary course root."""
+import html
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import grading
+from helpers import instructor
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
+AID = "fx_tiny"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(grading.CONFIG_FILE, root / "nbgrader_config.py")
+    for folder in ("solutions", "assignments"):
+        shutil.copytree(FIXTURE / folder, root / folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(instructor.ROOT_ENV, str(root))
+        yield root
+
+
+def submissions(tmp_path, **students):
+    """A folder in nbgrader's layout: {student: notebook source folder}."""
+    for student, source in students.items():
+        shutil.copytree(source, tmp_path / "subs" / student / AID)
+    return tmp_path / "subs"
+
+
+def test_release_regenerates_the_committed_release(course):
+    assert instructor.main(["release", AID]) == 0
+    assert grading.release_drift(course / "assignments" / AID, FIXTURE / "assignments" / AID) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["release", "a9_nope"], "unknown assignment 'a9_nope'"),
+    (["autograde"], "SUBMISSIONS is not set"),
+    (["autograde", "/no/such/folder"], "does not exist"),
+])
+def test_bad_requests_get_one_line_errors(course, args, message, capsys):
+    assert instructor.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_autograde_rejects_files_that_are_not_submissions(course, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "bad.zip").write_text("not a zip")
+    (tmp_path / "empty").mkdir()
+    assert instructor.main(["autograde", str(tmp_path / "notes.txt")]) == 2
+    assert instructor.main(["autograde", str(tmp_path / "bad.zip")]) == 2
+    assert instructor.main(["autograde", str(tmp_path / "empty")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert "must be a folder or a .zip" in errors[0]
+    assert "not a valid zip file" in errors[1]
+    assert "expected <student_id>/<assignment_id>/<notebook>.ipynb" in errors[2]
+
+
+def test_autograde_zip_then_resubmission_keeps_the_earlier_one_and_exports(course, tmp_path, capsys):
+    folder = submissions(tmp_path, alice=course / "solutions" / AID, bob=course / "assignments" / AID)
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # wrapped in one top folder, as LMS downloads are
+        for path in folder.rglob("*.ipynb"):
+            zf.write(path, Path("batch") / path.relative_to(folder))
+    assert instructor.main(["autograde", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith(("alice", "bob"))] == \
+        [["alice", AID, "5.0"], ["bob", AID, "0.0"]]
+    page = (course / "feedback" / "alice" / AID / f"{AID}.html").read_text()
+    feedback = html.unescape(re.sub(r"<[^>]+>", "", page))  # the text a student reads
+    assert "assert_close('axpy', axpy(2.0" in feedback and "Score: 2.0 / 2.0" in feedback
+    assert "large scores" not in feedback, "hidden tests must not appear in feedback"
+
+    # alice resubmits a blank notebook: the earlier submission is kept, not overwritten
+    again = submissions(tmp_path / "second", alice=course / "assignments" / AID)
+    assert instructor.main(["autograde", str(again)]) == 0
+    backups = list((course / "backups" / "submitted").glob(f"*/alice/{AID}/{AID}.ipynb"))
+    assert len(backups) == 1 and "np.exp(shifted)" in backups[0].read_text()  # the earlier, solved one
+    assert "raise NotImplementedError" in (course / "submitted" / "alice" / AID / f"{AID}.ipynb").read_text()
+
+    assert instructor.main(["grades"]) == 0
+    csv = (course / "grades.csv").read_text()
+    assert "alice" in csv and "bob" in csv
