@@ -1,0 +1,295 @@
+"""How gradients flow backwards through time (lectures 03 and 04, assignment a2).
+
+- ``tanh_derivative``, ``step_jacobian``: the two factors of one backward step of a vanilla RNN
+- ``matrix_with_spectral_norm``, ``gradient_norms``, ``gradient_norm_curve``: ||dL/dh_t|| against t
+  for a vanilla RNN (tanh or linear), the logic behind lecture 03's slider
+- ``cliff_loss``: a one-unit RNN whose loss has a cliff (for gradient clipping)
+- ``state_gradient_norms``: ||dL/dh_t|| and ||dL/dc_t|| of torch RNN / LSTM / GRU cells
+- ``rnn_forward_torch``, ``rnn_backward_torch``: a float64 torch-autograd vanilla RNN layer with
+  the NumPy layer signatures of the course, the baseline of a2's experiments
+- ``plot_gradient_norms``, ``plot_tanh_derivative``: the figures
+
+Conventions: row vectors, ``h_t = f(x_t @ Wx + h_{t-1} @ Wh + b)``; Wh has shape (H, H).
+"""
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._validate import positive_number, to_numpy
+
+NONLINEARITIES = ("tanh", "linear")
+
+
+def _int_arg(value, arg, low):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _nonlinearity(value):
+    if value not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {value!r}")
+    return value
+
+
+def _square(W, arg):
+    W = to_numpy(W, arg).astype(np.float64)
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
+        raise ValueError(f"{arg} must be a square (H, H) matrix, got shape {W.shape}")
+    return W
+
+
+def tanh_derivative(a):
+    """d tanh(a) / da = 1 - tanh(a)^2, elementwise. Always in (0, 1], equal to 1 only at a = 0.
+
+    Inputs: a, array-like of any shape (pre-activations). Returns: float64 array of that shape.
+    """
+    a = to_numpy(a, "a").astype(np.float64)
+    return 1.0 - np.tanh(a) ** 2
+
+
+def step_jacobian(Wh, a, nonlinearity="tanh"):
+    """Jacobian J[i, j] = d h_t[i] / d h_{t-1}[j] of one vanilla-RNN step
+    ``h_t = f(a)``, ``a = x_t @ Wx + h_{t-1} @ Wh + b``, i.e. ``J = diag(f'(a)) @ Wh.T``.
+
+    Backprop multiplies the upstream gradient by it: ``dh_{t-1} = dh_t @ J``.
+    Its spectral norm is at most ``max|f'(a)| * ||Wh||_2`` (the tanh-derivative bound).
+
+    Inputs: Wh (H, H); a (H,) pre-activation of the step; nonlinearity "tanh" or "linear"
+    Returns: (H, H) float64
+    """
+    Wh = _square(Wh, "Wh")
+    a = to_numpy(a, "a").astype(np.float64)
+    if a.shape != (Wh.shape[0],):
+        raise ValueError(f"a must have shape ({Wh.shape[0]},) to match Wh, got {a.shape}")
+    slope = tanh_derivative(a) if _nonlinearity(nonlinearity) == "tanh" else np.ones_like(a)
+    return slope[:, None] * Wh.T
+
+
+def matrix_with_spectral_norm(H, spectral_norm, seed=0):
+    """A random orthogonal (H, H) matrix times ``spectral_norm``.
+
+    Every singular value, and every eigenvalue's modulus, equals ``spectral_norm``, so a linear
+    recurrence scales the gradient by exactly that factor per step: the clean "below, at, above 1"
+    case. (A scaled Gaussian matrix would have eigenvalues well inside its spectral norm.)
+
+    Inputs: H >= 1, spectral_norm > 0, seed (int). Returns: float64 (H, H).
+    """
+    H = _int_arg(H, "H", 1)
+    spectral_norm = positive_number(spectral_norm, "spectral_norm")
+    q, r = np.linalg.qr(np.random.default_rng(_int_arg(seed, "seed", 0)).standard_normal((H, H)))
+    return spectral_norm * q * np.sign(np.diag(r))  # sign fix: Haar-distributed orthogonal matrix
+
+
+def gradient_norms(Wh, T, nonlinearity="tanh", input_scale=1.0, seed=0):
+    """||dL/dh_t|| for t = 0..T of a vanilla RNN ``h_t = f(h_{t-1} @ Wh + x_t)``, h_0 = 0, where
+    L = u . h_T for a random unit vector u (so ||dL/dh_T|| = 1) and x_t ~ N(0, input_scale^2).
+
+    This is the backward pass of BPTT with only the last step's loss: each step back multiplies
+    the gradient by the step Jacobian ``diag(f'(a_t)) Wh^T``.
+
+    Inputs: Wh (H, H); T >= 1; nonlinearity "tanh" or "linear"; input_scale >= 0; seed (int)
+    Returns: float64 array of shape (T + 1,), entry t = ||dL/dh_t||, last entry 1.0
+    """
+    Wh = _square(Wh, "Wh")
+    T = _int_arg(T, "T", 1)
+    nonlinearity = _nonlinearity(nonlinearity)
+    if isinstance(input_scale, bool) or not isinstance(input_scale, Real) or input_scale < 0:
+        raise ValueError(f"input_scale must be a number >= 0, got {input_scale!r}")
+    H = Wh.shape[0]
+    rng = np.random.default_rng(_int_arg(seed, "seed", 0))
+    xs = rng.standard_normal((T, H)) * float(input_scale)
+    u = rng.standard_normal(H)
+    u /= np.linalg.norm(u)
+    h, pre = np.zeros(H), []
+    for t in range(T):
+        a = h @ Wh + xs[t]
+        pre.append(a)
+        h = np.tanh(a) if nonlinearity == "tanh" else a
+    norms = np.empty(T + 1)
+    dh = u
+    norms[T] = 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T, 0, -1):
+            da = dh * tanh_derivative(pre[t - 1]) if nonlinearity == "tanh" else dh
+            dh = da @ Wh.T
+            norms[t - 1] = np.linalg.norm(dh)
+    return norms
+
+
+def gradient_norm_curve(spectral_norm, T, nonlinearity="tanh", H=64, input_scale=1.0, seed=0):
+    """The slider's logic: ``gradient_norms`` for a Wh with the given spectral norm.
+
+    Inputs: spectral_norm > 0 (the slider "scale"), T >= 1 (sequence length), nonlinearity,
+    H >= 1 hidden size, input_scale, seed. Returns: float64 (T + 1,), ||dL/dh_t|| for t = 0..T.
+    """
+    return gradient_norms(matrix_with_spectral_norm(H, spectral_norm, seed), T, nonlinearity,
+                          input_scale=input_scale, seed=seed)
+
+
+def cliff_loss(w, T=30, h0=0.5, b=-0.3, target=-0.5):
+    """Loss and gradient of a one-unit RNN whose loss surface has a cliff.
+
+    ``h_t = tanh(w * h_{t-1} + b)`` for t = 1..T, ``L(w) = (h_T - target)^2``. Below a critical
+    weight (about 1.7 with the defaults) the state falls to the negative fixed point, near the
+    target (low loss); above it, it stays at the positive one (high loss). L jumps there and
+    dL/dw is huge on the wall (the wall gets steeper and thinner as T grows).
+
+    Inputs: w (float or array of floats), T >= 1, h0, b, target (floats)
+    Returns: (L, dL/dw), floats or float64 arrays of the shape of w
+    """
+    T = _int_arg(T, "T", 1)
+    w_arr = to_numpy(w, "w").astype(np.float64)
+    hs = [np.full_like(w_arr, float(h0))]
+    for _ in range(T):
+        hs.append(np.tanh(w_arr * hs[-1] + b))
+    loss = (hs[-1] - target) ** 2
+    dh, dw = 2 * (hs[-1] - target), np.zeros_like(w_arr)
+    for t in range(T, 0, -1):
+        da = dh * (1 - hs[t] ** 2)
+        dw += da * hs[t - 1]
+        dh = da * w_arr
+    if np.ndim(w) == 0:
+        return float(loss), float(dw)
+    return loss, dw
+
+
+def state_gradient_norms(cell, x, seed=0):
+    """||dL/dh_t|| (and ||dL/dc_t|| for an LSTM) for t = 0..T-1 of a torch cell unrolled over x,
+    with L = u . h_{T-1} for a random unit vector u, and zero initial states.
+
+    The gradient reaching a state is the total one: for an LSTM, dL/dc_t sums the paths
+    through c_{t+1} (the highway) and through h_t.
+
+    Inputs: cell, a torch.nn.RNNCell, LSTMCell or GRUCell; x, tensor (T, N, D) or (T, D)
+    Returns: dict {"h": float64 (T,)} plus {"c": float64 (T,)} for an LSTMCell
+    """
+    import torch
+    from torch import nn
+
+    if not isinstance(cell, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):
+        raise ValueError(f"cell must be a torch.nn.RNNCell, LSTMCell or GRUCell, got {type(cell).__name__}")
+    if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != cell.input_size:
+        raise ValueError(f"x must be a tensor of shape (T, N, {cell.input_size}) or (T, {cell.input_size}), "
+                         f"got {getattr(x, 'shape', type(x).__name__)}")
+    if x.ndim == 2:
+        x = x[:, None]
+    T, N = x.shape[:2]
+    dtype = next(cell.parameters()).dtype
+    x = x.to(dtype)
+    h = torch.zeros(N, cell.hidden_size, dtype=dtype)
+    c = torch.zeros_like(h)
+    hs, cs = [], []
+    for t in range(T):
+        if isinstance(cell, nn.LSTMCell):
+            h, c = cell(x[t], (h, c))
+            c.retain_grad()
+            cs.append(c)
+        else:
+            h = cell(x[t], h)
+        h.retain_grad()
+        hs.append(h)
+    u = torch.randn(h.shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    (h * (u / u.norm())).sum().backward()
+    out = {"h": np.array([float(s.grad.norm()) for s in hs])}
+    if cs:
+        out["c"] = np.array([float(s.grad.norm()) for s in cs])
+    return out
+
+
+# ------------------------------------------------------------------ torch baseline with NumPy signatures
+def rnn_forward_torch(x, h0, Wx, Wh, b):
+    """A vanilla tanh RNN layer run by torch autograd in float64, with the course's NumPy API.
+
+    ``h_t = tanh(x_t @ Wx + h_{t-1} @ Wh + b)``. It is the baseline of a2's experiments; it is not
+    NumPy, so it does not give away a1's hand-written backward pass.
+
+    Inputs: x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,), NumPy arrays
+    Returns: (h, cache): h float64 (N, T, H); cache is opaque, pass it to ``rnn_backward_torch``
+    """
+    import torch
+    from torch import nn
+
+    arrays = {}
+    for name, value in (("x", x), ("h0", h0), ("Wx", Wx), ("Wh", Wh), ("b", b)):
+        arrays[name] = to_numpy(value, name).astype(np.float64)
+    x, h0, Wx, Wh, b = arrays.values()
+    if x.ndim != 3 or h0.ndim != 2 or Wx.shape != (x.shape[2], h0.shape[1]) or \
+            Wh.shape != (h0.shape[1], h0.shape[1]) or b.shape != (h0.shape[1],) or h0.shape[0] != x.shape[0]:
+        raise ValueError(f"shapes must be x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,); got x "
+                         f"{x.shape}, h0 {h0.shape}, Wx {Wx.shape}, Wh {Wh.shape}, b {b.shape}")
+    layer = nn.RNN(x.shape[2], h0.shape[1], batch_first=True, dtype=torch.float64)
+    with torch.no_grad():  # torch computes x W_ih^T + b_ih + h W_hh^T + b_hh: copy the transposes in
+        layer.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
+        layer.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
+        layer.bias_ih_l0.copy_(torch.from_numpy(b))
+        layer.bias_hh_l0.zero_()
+    X = torch.tensor(x, requires_grad=True)
+    H0 = torch.tensor(h0, requires_grad=True)
+    out, _ = layer(X, H0[None])
+    return out.detach().numpy().copy(), (out, X, H0, layer)
+
+
+def rnn_backward_torch(dh, cache):
+    """Backward pass of ``rnn_forward_torch``.
+
+    Inputs: dh (N, T, H) upstream gradient of h; cache from the forward pass (usable once)
+    Returns: (dx, dh0, dWx, dWh, db), float64 NumPy arrays of the shapes of x, h0, Wx, Wh, b
+    """
+    import torch
+
+    out, X, H0, layer = cache
+    dh = torch.tensor(to_numpy(dh, "dh"), dtype=torch.float64)
+    if dh.shape != out.shape:
+        raise ValueError(f"dh must have the shape of h, {tuple(out.shape)}, got {tuple(dh.shape)}")
+    dx, dh0, dWx, dWh, db = torch.autograd.grad(
+        out, (X, H0, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0), dh)
+    return tuple(g.numpy().copy() for g in (dx, dh0, dWx.T, dWh.T, db))
+
+
+# ------------------------------------------------------------------ figures
+def plot_gradient_norms(curves, ax=None, title="Gradient norm flowing back through time", ylim=None):
+    """Plot ||dL/dh_t|| against t on a log scale, one line per curve.
+
+    Inputs: curves, dict {label: 1-D array of norms indexed by t}; ax (matplotlib Axes or None);
+    title (str); ylim (None or (low, high)). Returns: the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict {label: array of norms}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for label, norms in curves.items():
+        norms = to_numpy(norms, f"curves[{label!r}]").astype(np.float64)
+        if norms.ndim != 1:
+            raise ValueError(f"curves[{label!r}] must be 1-D, got shape {norms.shape}")
+        shown = np.where(np.isfinite(norms) & (norms > 0), norms, np.nan)
+        ax.semilogy(np.arange(len(norms)), shown, label=str(label))
+    ax.set_xlabel("time step t")
+    ax.set_ylabel(r"$\|\partial L / \partial h_t\|$ (log scale)")
+    ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_tanh_derivative(ax=None, limit=4.0):
+    """Plot tanh(a) and its derivative 1 - tanh(a)^2 on [-limit, limit]. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    limit = positive_number(limit, "limit")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    a = np.linspace(-limit, limit, 401)
+    ax.plot(a, np.tanh(a), label=r"$\tanh(a)$")
+    ax.plot(a, tanh_derivative(a), label=r"$\tanh'(a) = 1 - \tanh^2(a) \leq 1$")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+    ax.set_xlabel("pre-activation a")
+    ax.set_ylabel("value")
+    ax.set_title("tanh squashes; its slope is at most 1")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
