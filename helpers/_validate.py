@@ -1,5 +1,5 @@
 """Argument checks shared by the helpers: every error names the argument."""
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -30,3 +30,26 @@ def same_shape(a, b, arg_a, arg_b):
     """Raise ValueError naming both arguments when the shapes of ``a`` and ``b`` differ."""
     if a.shape != b.shape:
         raise ValueError(f"{arg_a} has shape {a.shape} but {arg_b} has shape {b.shape}; they must match")
+
+
+def integer(value, arg, minimum=1):
+    """Return ``value`` as an int, raising ValueError naming ``arg`` unless it is an int >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def function(fn, arg):
+    """Return ``fn``, raising ValueError naming ``arg`` unless it is callable."""
+    if not callable(fn):
+        raise ValueError(f"{arg} must be a function, got {type(fn).__name__}")
+    return fn
+
+
+def numeric_array(value, arg, ndim):
+    """Return ``value`` as a float64 array, raising ValueError naming ``arg`` unless it is a
+    numeric array with ``ndim`` dimensions."""
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number) or array.ndim != ndim:
+        raise ValueError(f"{arg} must be a {ndim}-D numeric array, got shape {array.shape} and dtype {array.dtype}")
+    return array.astype(np.float64)

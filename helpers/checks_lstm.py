@@ -17,11 +17,13 @@ The ``oracle_*`` functions return the trusted values (NumPy float64) for the sel
 
 Tolerances (DESIGN.md): float64 forward < 1e-7, backward vs oracle < 1e-6.
 """
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
 from .checks import assert_close
+from ._validate import function as _callable, integer as _size, numeric_array as _array
+from .torch_utils import to_numpy64 as _np, to_tensor64 as _t
 
 FORWARD_TOL = 1e-7
 BACKWARD_TOL = 1e-6
@@ -63,35 +65,6 @@ HINTS = {
 
 
 # ----------------------------------------------------------------------------- small tools
-def _t(array, grad=False):
-    import torch
-
-    return torch.tensor(np.asarray(array, dtype=np.float64), dtype=torch.float64).requires_grad_(grad)
-
-
-def _np(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64)
-
-
-def _size(value, arg, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _callable(fn, arg):
-    if not callable(fn):
-        raise ValueError(f"{arg} must be a function, got {type(fn).__name__}")
-    return fn
-
-
-def _array(value, arg, ndim):
-    array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number) or array.ndim != ndim:
-        raise ValueError(f"{arg} must be a {ndim}-D numeric array, got shape {array.shape} and dtype {array.dtype}")
-    return array.astype(np.float64)
-
-
 def _unpack(result, n, fname, names):
     """Check that a student's function returned an n-tuple; fail with a readable message."""
     if not isinstance(result, (tuple, list)) or len(result) != n:

@@ -21,6 +21,8 @@ from numbers import Integral, Real
 import numpy as np
 
 from .checks import check_error as assert_close
+from ._validate import function as _callable, integer as _size, numeric_array as _float_array
+from .torch_utils import to_numpy64 as _np, to_tensor64 as _t
 
 __all__ = [
     "FORWARD_TOL", "BACKWARD_TOL", "PARAM_SHAPES",
@@ -69,37 +71,6 @@ def _torch():
     import torch
 
     return torch
-
-
-def _t(array, grad=False):
-    """float64 torch tensor (a copy) of a NumPy array."""
-    torch = _torch()
-    tensor = torch.tensor(np.asarray(array, dtype=np.float64), dtype=torch.float64)
-    return tensor.requires_grad_(grad)
-
-
-def _np(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64)
-
-
-def _size(value, arg, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _callable(fn, arg):
-    if not callable(fn):
-        raise ValueError(f"{arg} must be a function, got {type(fn).__name__}")
-    return fn
-
-
-def _float_array(value, arg, ndim):
-    array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number) or array.ndim != ndim:
-        raise ValueError(f"{arg} must be a {ndim}-D numeric array, got shape {array.shape} "
-                         f"and dtype {array.dtype}")
-    return array.astype(np.float64)
 
 
 def _int_array(value, arg, ndim, high):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .checks import check_error as _check_error
+from ._validate import integer as _size
 
 FWD_TOL = 1e-7
 BWD_TOL = 1e-6
@@ -56,12 +57,6 @@ def _torch():
     import torch  # lazily: NumPy-only notebooks never pay for the import
 
     return torch
-
-
-def _size(value, arg, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _device(device):
@@ -277,7 +272,7 @@ def _check_module(cls, kind, N, T, D, H, seed, with_state, device):
                  hint="out[:, t] is the hidden state h_t of step t; loop over t in order." + order)
     for name, got, exp, _ in finals:
         assert_close(f"{label} forward ({what}): {name}", got, exp.detach(), FWD_TOL,
-                     hint=f"return the state after the last step, shape (N, H)." + order)
+                     hint="return the state after the last step, shape (N, H)." + order)
 
     loss = (out * dout).sum() + sum((got * up).sum() for _, got, _, up in finals)
     loss.backward()

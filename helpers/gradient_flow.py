@@ -11,19 +11,13 @@
 
 Conventions: row vectors, ``h_t = f(x_t @ Wx + h_{t-1} @ Wh + b)``; Wh has shape (H, H).
 """
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
-from ._validate import positive_number, to_numpy
+from ._validate import integer as _int_arg, positive_number, to_numpy
 
 NONLINEARITIES = ("tanh", "linear")
-
-
-def _int_arg(value, arg, low):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _nonlinearity(value):

@@ -5,15 +5,10 @@ Every generator is a pure function of its arguments and ``seed``: the same call 
 arrays on every machine. Token sequences are int64 arrays of shape (N, T); ``one_hot`` turns
 them into float64 inputs of shape (N, T, V).
 """
-from numbers import Integral
 
 import numpy as np
 
-
-def _int_arg(value, arg, low):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
-    return int(value)
+from ._validate import integer as _int_arg
 
 
 def one_hot(tokens, vocab_size):

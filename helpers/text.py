@@ -16,19 +16,14 @@ Row ``n`` of chunk ``k + 1`` continues row ``n`` of chunk ``k`` exactly where it
 the final hidden state of one chunk is the right initial state of the next (in PyTorch,
 ``h = h.detach()`` between chunks). Everything here is deterministic; nothing trains a model.
 """
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
 from .data import dataset_path
+from ._validate import integer as _int_arg
 
 __all__ = ["CharVocab", "load_corpus", "num_tbptt_batches", "tbptt_batches", "train_val_split"]
-
-
-def _int_arg(value, arg, minimum):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{arg} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _ids_arg(ids, arg="ids"):

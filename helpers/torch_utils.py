@@ -41,3 +41,15 @@ def get_device(prefer=None):
     if prefer == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+def to_tensor64(array, grad=False):
+    """A float64 torch tensor (a copy) of an array-like, optionally requiring grad."""
+    import torch
+
+    return torch.tensor(np.asarray(array, dtype=np.float64), dtype=torch.float64).requires_grad_(grad)
+
+
+def to_numpy64(tensor):
+    """A float64 NumPy array (a copy) of a torch tensor, detached and on the CPU."""
+    return tensor.detach().cpu().numpy().astype(np.float64)
