@@ -136,13 +136,15 @@ def random_dates(n, seed=0, formats=None):
 def date_splits(n_train, n_val=1000, n_test=2000, seed=0):
     """Train / validation / test sets of (human date, ISO date) pairs with disjoint sources.
 
-    A source string that occurs in an earlier split is redrawn, so held-out accuracy measures
-    generalisation to date strings never seen in training. Deterministic given ``seed``.
+    The test set is drawn first, then validation, then training; a source string that is
+    already in an earlier split is redrawn, so held-out accuracy measures generalisation to
+    date strings never seen in training. The test set depends only on (n_test, seed), so every
+    training-set size is scored on the same test set. Deterministic given ``seed``.
 
     Returns: dict with keys "train", "val", "test", each a list of (source, target) pairs.
     """
-    sizes = {"train": _seq2seq_int(n_train, "n_train"), "val": _seq2seq_int(n_val, "n_val"),
-             "test": _seq2seq_int(n_test, "n_test")}
+    sizes = {"test": _seq2seq_int(n_test, "n_test"), "val": _seq2seq_int(n_val, "n_val"),
+             "train": _seq2seq_int(n_train, "n_train")}
     seed = _seq2seq_int(seed, "seed")
     seen, splits, chunk = set(), {}, 0
     for name, size in sizes.items():
@@ -154,7 +156,7 @@ def date_splits(n_train, n_val=1000, n_test=2000, seed=0):
                     out.append((src, tgt))
             chunk += 1
         splits[name] = out
-    return splits
+    return {name: splits[name] for name in ("train", "val", "test")}
 
 
 def random_additions(n, seed=0, max_digits=3, unique=True):
@@ -185,11 +187,15 @@ def random_additions(n, seed=0, max_digits=3, unique=True):
 
 
 def addition_splits(n_train, n_val=1000, n_test=2000, seed=0, max_digits=3):
-    """Train / validation / test addition problems with disjoint questions (see random_additions)."""
-    sizes = [_seq2seq_int(v, arg) for v, arg in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
+    """Train / validation / test addition problems with disjoint questions (see random_additions).
+
+    The test problems come first in the random stream, so the test set depends only on
+    (n_test, seed, max_digits), whatever the training-set size.
+    """
+    sizes = [_seq2seq_int(v, arg) for v, arg in ((n_test, "n_test"), (n_val, "n_val"), (n_train, "n_train"))]
     pairs = random_additions(sum(sizes), seed=seed, max_digits=max_digits, unique=True)
     a, b = sizes[0], sizes[0] + sizes[1]
-    return {"train": pairs[:a], "val": pairs[a:b], "test": pairs[b:]}
+    return {"train": pairs[b:], "val": pairs[a:b], "test": pairs[:a]}
 
 
 class Seq2SeqVocab:
