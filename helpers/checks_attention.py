@@ -437,7 +437,6 @@ def check_decoder(AttnDecoder, seed=0, N=3, S=5, T=4, V=8, E=3, H=4, lengths=Non
     must be the previous state s_{t-1}, the GRU cell input [embedding; context], the output
     layer input [s_t; context], and forward must feed the true token tgt_in[:, t] at step t.
     """
-    torch = _torch()
     lengths = [S - (i % S) for i in range(N)] if lengths is None else list(lengths)
     dec, probe = _build_decoder(AttnDecoder, V, E, H, seed)
     enc_outputs, src_mask, s0, tgt_in = _decoder_case(seed, N, S, T, V, H, lengths)

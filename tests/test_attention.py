@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from helpers.attention import (attention_entropy, exact_match, explore, fit, plot_attention,  # noqa: E402
                                positional_encoding, to_tensors, trim_batch)
-from helpers.data import END_ID, PAD_ID, START_ID, Seq2SeqVocab, encode_pairs  # noqa: E402
+from helpers.data import END_ID, PAD_ID, Seq2SeqVocab, encode_pairs  # noqa: E402
 
 SRC, TGT = Seq2SeqVocab("abc"), Seq2SeqVocab("xyz")
 PAIRS = [("abc", "xyz"), ("a", "x"), ("cb", "zy"), ("ca", "zx")]
