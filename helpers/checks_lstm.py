@@ -114,16 +114,21 @@ def init_recurrent_params(kind, D, H, forget_bias=None, seed=0):
 
 
 # ----------------------------------------------------------------------------- torch oracles
+def _load(params, values):
+    """Copy NumPy arrays into torch parameters (without recording autograd history)."""
+    import torch
+
+    with torch.no_grad():
+        for param, value in zip(params, values):
+            param.copy_(_t(value))
+
+
 def _lstm_cell(Wx, Wh, b, seed=0):
     import torch
 
     D, G = Wx.shape
     cell = torch.nn.LSTMCell(D, G // 4, dtype=torch.float64)
-    b_ih, b_hh = _split_bias(b, seed)
-    with torch.no_grad():
-        for param, value in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh),
-                                (Wx.T, Wh.T, b_ih, b_hh)):
-            param.copy_(_t(value))
+    _load((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), (Wx.T, Wh.T, *_split_bias(b, seed)))
     return cell
 
 
@@ -132,9 +137,7 @@ def _gru_cell(Wx, Wh, bx, bh):
 
     D, G = Wx.shape
     cell = torch.nn.GRUCell(D, G // 3, dtype=torch.float64)
-    with torch.no_grad():
-        for param, value in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), (Wx.T, Wh.T, bx, bh)):
-            param.copy_(_t(value))
+    _load((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), (Wx.T, Wh.T, bx, bh))
     return cell
 
 
@@ -143,11 +146,8 @@ def _lstm_layer(Wx, Wh, b, seed=0):
 
     D, G = Wx.shape
     layer = torch.nn.LSTM(D, G // 4, batch_first=True, dtype=torch.float64)
-    b_ih, b_hh = _split_bias(b, seed)
-    with torch.no_grad():
-        for param, value in zip((layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0),
-                                (Wx.T, Wh.T, b_ih, b_hh)):
-            param.copy_(_t(value))
+    _load((layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0),
+          (Wx.T, Wh.T, *_split_bias(b, seed)))
     return layer
 
 
