@@ -56,10 +56,10 @@ lecture-test: setup
 	$(TEST_ENV) $(BIN)/python -m pytest --nbval --current-env --sanitize-with tests/nbval_sanitize.cfg $(NB)
 
 release: setup
-	$(TEST_ENV) $(BIN)/python -m helpers.instructor release
+	$(TEST_ENV) $(BIN)/python -m instructor release
 
 autograde: setup
-	@$(TEST_ENV) $(BIN)/python -m helpers.instructor autograde "$(SUBMISSIONS)"
+	@$(TEST_ENV) $(BIN)/python -m instructor autograde "$(SUBMISSIONS)"
 
 grades: setup
-	$(BIN)/python -m helpers.instructor grades
+	$(BIN)/python -m instructor grades

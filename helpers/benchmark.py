@@ -1,4 +1,4 @@
-"""Timing helpers for the speed benchmarks (assignment a3 and ``tests/benchmarks/``).
+"""Timing helpers for the speed benchmarks (assignment a3 and ``scripts/``).
 
 GPU work is asynchronous: a CUDA call returns before the kernel has finished. Timing it
 honestly needs (1) warm-up calls (cuDNN picks algorithms, caches fill, torch.compile
@@ -171,28 +171,3 @@ def plot_benchmark(rows, ax=None, title="Forward + backward time per batch"):
     ax.set_title(title)
     ax.set_xlim(0, max(times) * 1.25 if max(times) > 0 else 1)
     return ax
-
-
-def load_solution_cells(notebook, grade_ids, namespace=None):
-    """Execute the code cells with the given nbgrader ``grade_ids`` of ``notebook``, in order.
-
-    Used by the benchmark scripts to time the notebook's own implementations without copying
-    their code. Inputs: a notebook path, an iterable of grade_id strings, an optional dict to
-    execute in (default: a fresh one). Returns the namespace. Raises ValueError naming the
-    grade_ids that are not in the notebook.
-    """
-    import nbformat
-
-    grade_ids = list(grade_ids) if not isinstance(grade_ids, str) else [grade_ids]
-    if not grade_ids or not all(isinstance(g, str) for g in grade_ids):
-        raise ValueError(f"grade_ids must be a non-empty list of strings, got {grade_ids!r}")
-    nb = nbformat.read(str(notebook), as_version=4)
-    cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in nb.cells
-             if c.cell_type == "code"}
-    missing = [g for g in grade_ids if g not in cells]
-    if missing:
-        raise ValueError(f"grade_ids {missing} are not code cells of {notebook}")
-    namespace = {"__name__": "__notebook__"} if namespace is None else namespace
-    for gid in grade_ids:
-        exec(compile(cells[gid].source, f"{notebook}:{gid}", "exec"), namespace)
-    return namespace

@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-collect_ignore_glob = ["fixtures/*", "benchmarks/*"]
+collect_ignore_glob = ["fixtures/*"]

@@ -31,12 +31,13 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from instructor.course import assignment_ids, nbgrader_env, run_nbgrader  # noqa: F401 (re-exported)
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -112,14 +113,6 @@ def load_spec(mutants_dir, assignment_id):
 
 
 # ---------------------------------------------------------------- notebooks and cells
-def assignment_ids(course_root):
-    """Assignment ids = folders of ``solutions/`` that hold at least one notebook, sorted."""
-    solutions = Path(course_root) / "solutions"
-    if not solutions.is_dir():
-        return []
-    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
-
-
 def notebooks(folder):
     """Sorted notebook paths of an assignment folder (checkpoints excluded)."""
     return sorted(p for p in Path(folder).glob("*.ipynb"))
@@ -263,8 +256,7 @@ class CourseRoot:
 
     def nbgrader(self, *args):
         """Run ``nbgrader <args>`` in this root; raise with its log when it fails."""
-        result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.path,
-                                capture_output=True, text=True, env=_kernel_env())
+        result = run_nbgrader(*args, root=self.path, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
         return result
@@ -294,17 +286,6 @@ class CourseRoot:
             submission = gradebook.find_submission(self.assignment_id, student)
             grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
             return {gid: (grades[gid].auto_score or 0.0, grades[gid].max_score) for gid in tests}
-
-
-def _kernel_env():
-    """Environment for nbgrader and kernels: this venv first, deterministic hashing, fixed threads."""
-    env = dict(os.environ)
-    # nbgrader runs `alembic` and the kernel from the PATH: put this interpreter's bin/ first.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("PYTHONHASHSEED", "0")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env.setdefault(var, "1")
-    return env
 
 
 def total(scores):
@@ -366,7 +347,7 @@ def execute_scores(nb, workdir, run_groups=None, timeout=600):
     if run_groups is not None:
         nb.cells = [c for c in nb.cells if heavy_group(c) in (None, *run_groups)]
     old_env = dict(os.environ)
-    os.environ.update(_kernel_env())
+    os.environ.update(nbgrader_env())
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(workdir)}}).execute()

@@ -118,29 +118,9 @@ def test_forward_backward_fn_runs_and_resets_gradients():
         bm.forward_backward_fn(lstm, [1.0])
 
 
-def test_load_solution_cells(tmp_path):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-    cells = [new_markdown_cell("x"), new_code_cell("a = 1"), new_code_cell("b = a + 1")]
-    for cell, gid in zip(cells, ["intro", "one", "two"]):
-        cell.metadata["nbgrader"] = {"grade_id": gid}
-    path = tmp_path / "nb.ipynb"
-    nbformat.write(new_notebook(cells=cells), path)
-    ns = bm.load_solution_cells(path, ["one", "two"])
-    assert ns["b"] == 2
-    ns = bm.load_solution_cells(path, "one", namespace={"extra": 3})
-    assert ns["a"] == 1 and ns["extra"] == 3
-    with pytest.raises(ValueError, match=r"\['three'\]"):
-        bm.load_solution_cells(path, ["one", "three"])
-    with pytest.raises(ValueError, match="intro"):  # a markdown cell is not code
-        bm.load_solution_cells(path, ["intro"])
-    with pytest.raises(ValueError, match="grade_ids"):
-        bm.load_solution_cells(path, [])
-
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_lstm_torch", ROOT / "tests" / "benchmarks" / "bench_lstm_torch.py")
+    spec = importlib.util.spec_from_file_location("bench_lstm_torch", ROOT / "scripts" / "bench_lstm_torch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

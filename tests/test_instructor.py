@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import grading
-from helpers import instructor
+from instructor import cli as instructor
+from instructor.course import ROOT_ENV
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
 AID = "fx_tiny"
@@ -22,7 +23,7 @@ def course(tmp_path_factory):
     for folder in ("solutions", "assignments"):
         shutil.copytree(FIXTURE / folder, root / folder)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(instructor.ROOT_ENV, str(root))
+        patch.setenv(ROOT_ENV, str(root))
         yield root
 
 

@@ -13,11 +13,11 @@ Sizes: on CUDA the course benchmark size, T=100, N=64, D=H=512, float32. On a CP
 problem by default (T=50, N=16, D=H=128; `--size full` for the GPU size). Goals on a GPU:
 naive <= 6x and optimised <= 1.5x of nn.LSTM.
 
-    .venv/bin/python tests/benchmarks/bench_lstm_torch.py              # current device
-    .venv/bin/python tests/benchmarks/bench_lstm_torch.py --compile    # + torch.compile(cell)
-    .venv/bin/python tests/benchmarks/bench_lstm_torch.py --numpy      # + a2's NumPy LSTM on CPU
-    .venv/bin/python tests/benchmarks/bench_lstm_torch.py --device cpu --size full --repeats 3
-    OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_lstm_torch.py --clock process   # CPU time
+    .venv/bin/python scripts/bench_lstm_torch.py              # current device
+    .venv/bin/python scripts/bench_lstm_torch.py --compile    # + torch.compile(cell)
+    .venv/bin/python scripts/bench_lstm_torch.py --numpy      # + a2's NumPy LSTM on CPU
+    .venv/bin/python scripts/bench_lstm_torch.py --device cpu --size full --repeats 3
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_lstm_torch.py --clock process   # CPU time
 """
 import argparse
 import math
@@ -30,10 +30,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.benchmark import benchmark, forward_backward_fn, format_table, load_solution_cells  # noqa: E402
+from helpers.benchmark import benchmark, forward_backward_fn, format_table  # noqa: E402
+from instructor.course import exec_cells  # noqa: E402
 
 NOTEBOOK = ROOT / "solutions" / "a3_rnn_pytorch" / "a3_rnn_pytorch.ipynb"
 A2_FOLDER = ROOT / "solutions" / "a2_lstm_numpy"
@@ -44,7 +45,7 @@ GOALS = {"naive": 6.0, "optimised": 1.5}  # on a GPU, times nn.LSTM
 def load_implementations():
     """LSTM, FastLSTM and lstm_pointwise from the solution notebook's solution cells."""
     namespace = {"__name__": "a3_solution", "math": math, "torch": torch, "nn": nn, "F": F, "np": np}
-    load_solution_cells(NOTEBOOK, ["lstm_module", "fast_lstm"], namespace)
+    exec_cells(NOTEBOOK, ["lstm_module", "fast_lstm"], namespace)
     return namespace["LSTM"], namespace["FastLSTM"], namespace["lstm_pointwise"]
 
 
@@ -57,7 +58,7 @@ def load_numpy_lstm():
     if not notebooks:
         return None, f"{A2_FOLDER.relative_to(ROOT)} has no notebook"
     try:
-        namespace = load_solution_cells(notebooks[0], A2_CELLS, {"__name__": "a2_solution", "np": np})
+        namespace = exec_cells(notebooks[0], A2_CELLS, {"__name__": "a2_solution", "np": np})
     except ValueError as error:
         return None, str(error)
     return (namespace["lstm_forward"], namespace["lstm_backward"]), None

@@ -13,9 +13,9 @@ matmul_time / lstm_time is the fraction of matmul speed the LSTM reaches (goal: 
 fast version).
 
 Usage (from the course root):
-    OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_numpy_lstm.py
-    .venv/bin/python tests/benchmarks/bench_numpy_lstm.py            # default threads
-    .venv/bin/python tests/benchmarks/bench_numpy_lstm.py --T 20 --N 32 --D 128 --H 128 --repeat 3
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_numpy_lstm.py
+    .venv/bin/python scripts/bench_numpy_lstm.py            # default threads
+    .venv/bin/python scripts/bench_numpy_lstm.py --T 20 --N 32 --D 128 --H 128 --repeat 3
 """
 import argparse
 import os
@@ -25,22 +25,19 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "a2_lstm_numpy" / "a2_lstm_numpy.ipynb"
+from instructor.course import exec_cells
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "a2_lstm_numpy" / "a2_lstm_numpy.ipynb"
 CELLS = ["sigmoid", "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
          "lstm_forward_fast", "lstm_backward_fast"]
 
 
 def load_reference(notebook=NOTEBOOK, cells=CELLS):
     """Execute the named code cells of the solution notebook; return their namespace."""
-    nb = nbformat.read(notebook, 4)
-    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells if c.cell_type == "code"}
-    missing = [gid for gid in cells if gid not in by_id]
-    if missing:
-        raise SystemExit(f"{notebook}: no code cell with grade_id {missing}")
-    namespace = {"np": np}
-    for gid in cells:
-        exec(compile(by_id[gid].source, f"{notebook.name}:{gid}", "exec"), namespace)
-    return namespace
+    try:
+        return exec_cells(notebook, cells, {"np": np})
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def best_time(fn, repeat):

@@ -1,6 +1,6 @@
 """Measure the performance goals of unit 4 with the reference solution of a4_seq2seq_attention.
 
-    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/seq2seq_goals.py [dates] [addition] [baselines]
+    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python scripts/seq2seq_goals.py [dates] [addition] [baselines]
 
 It executes the code cells of ``solutions/a4_seq2seq_attention/a4_seq2seq_attention.ipynb`` that
 define the model (the reference AdditiveAttention, Encoder, AttnDecoder, Seq2Seq, seq2seq_loss;
@@ -18,7 +18,7 @@ no test or training cells), then, single-threaded:
 ``baselines`` (not run by default) trains the two no-attention rows of the table (plain, and with
 the input reversed) with the same recipe for 30 epochs (about 5 more CPU minutes).
 
-Writes ``tests/benchmarks/seq2seq_goals.json`` (updating the parts it ran) and prints a summary.
+Writes ``scripts/seq2seq_goals.json`` (updating the parts it ran) and prints a summary.
 About 5-7 CPU minutes.
 """
 import json
@@ -29,10 +29,11 @@ from pathlib import Path
 import nbformat
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers import seed_everything  # noqa: E402
+from instructor.course import exec_cells  # noqa: E402
 from helpers.attention import exact_match, fit, to_tensors  # noqa: E402
 from helpers.data import addition_splits, addition_vocabs, date_splits, date_vocabs, encode_pairs  # noqa: E402
 
@@ -43,11 +44,8 @@ OUT = Path(__file__).with_suffix(".json")
 
 
 def reference():
-    ns = {}
-    for cell in nbformat.read(SOLUTION, 4).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in MODEL_CELLS:
-            exec(cell.source, ns)
-    return ns
+    """The reference model cells of a4's solution notebook, executed; their namespace."""
+    return exec_cells(SOLUTION, MODEL_CELLS, {})
 
 
 def dates(ns, steps=1500, max_seconds=180.0):
@@ -105,7 +103,7 @@ def main():
     which = set(sys.argv[1:]) or {"dates", "addition"}
     ns = reference()
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results.update({"torch": torch.__version__, "made_by": "tests/benchmarks/seq2seq_goals.py",
+    results.update({"torch": torch.__version__, "made_by": "scripts/seq2seq_goals.py",
                     "date": time.strftime("%Y-%m-%d")})
     if "dates" in which:
         results["dates"] = dates(ns)

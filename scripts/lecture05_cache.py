@@ -1,6 +1,6 @@
 """Regenerate datasets/lecture05_results.json: the longer experiments of lecture 05.
 
-    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/lecture05_cache.py [--quick]
+    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python scripts/lecture05_cache.py [--quick]
 
 It executes the lecture's model cell (the code cell that starts with ``# lecture-model``), so
 the cached numbers come from exactly the model the lecture shows, and runs:
@@ -25,10 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers import seed_everything  # noqa: E402
+from instructor.course import exec_cells  # noqa: E402
 from helpers.attention import exact_match, fit, to_tensors  # noqa: E402
 from helpers.data import PAD_ID, START_ID, Seq2SeqVocab, date_splits, date_vocabs, encode_pairs  # noqa: E402
 
@@ -38,13 +39,9 @@ OUT = ROOT / "datasets" / "lecture05_results.json"
 
 def lecture_namespace():
     """Execute the lecture's model cell and return its namespace (TinySeq2Seq, ce_loss, greedy)."""
-    cells = [c for c in nbformat.read(LECTURE, 4).cells
-             if c.cell_type == "code" and c.source.startswith("# lecture-model")]
-    if len(cells) != 1:
-        raise SystemExit(f"expected one '# lecture-model' cell in {LECTURE}, found {len(cells)}")
     ns = {"torch": torch, "nn": torch.nn, "F": F, "math": __import__("math"), "PAD_ID": PAD_ID,
           "START_ID": START_ID}
-    exec(cells[0].source, ns)
+    exec_cells(LECTURE, ["lecture-model"], ns)
     return ns
 
 
@@ -132,7 +129,7 @@ def main():
     ns = lecture_namespace()
     start = time.process_time()
     results = {
-        "made_by": "tests/benchmarks/lecture05_cache.py",
+        "made_by": "scripts/lecture05_cache.py",
         "torch": torch.__version__,
         "bottleneck": bottleneck(ns, 20 if args.quick else 2500, args.quick),
         "dot_vs_additive": dot_vs_additive(ns, 20 if args.quick else 300),

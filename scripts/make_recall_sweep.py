@@ -2,7 +2,7 @@
 RNN, an LSTM and a GRU (torch, hidden size 32, 3 seeds each), and the LSTM's forget-gate-bias
 study at gap 40. Lecture 04 plots it (training all of it live would take minutes).
 
-    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python datasets/make_recall_sweep.py
+    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python scripts/make_recall_sweep.py
 """
 import json
 import time
@@ -42,7 +42,7 @@ def main():
         out["forget_bias"]["steps"][key] = [len(r["losses"]) for r in runs]
         print("forget bias", key, out["forget_bias"]["accuracy"][key], flush=True)
     out["seconds"] = round(time.time() - start)
-    path = Path(__file__).resolve().parent / "recall_sweep.json"
+    path = Path(__file__).resolve().parents[1] / "datasets" / "recall_sweep.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path} in {out['seconds']} s")
 

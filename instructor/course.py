@@ -1,0 +1,87 @@
+"""What ``make`` and ``tests/`` share about the course: its root, its assignments, nbgrader, and
+notebook cells by nbgrader ``grade_id``."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT_ENV = "RNN_COURSE_ROOT"
+
+
+class UsageError(Exception):
+    """A problem with what the instructor asked for: printed as one line, no traceback."""
+
+
+def course_root():
+    """The course root: $RNN_COURSE_ROOT if set, else the folder above this package."""
+    return Path(os.environ.get(ROOT_ENV, Path(__file__).resolve().parent.parent))
+
+
+def assignment_ids(root=None):
+    """Assignment ids of a course (default: this one): folders of ``solutions/`` with a notebook, sorted."""
+    solutions = Path(root or course_root()) / "solutions"
+    if not solutions.is_dir():
+        return []
+    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def nbgrader_env():
+    """The environment for nbgrader and its kernels: this interpreter's tools first on the PATH,
+    deterministic hashing and one thread per process unless already set."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env.setdefault("PYTHONHASHSEED", "0")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return env
+
+
+def run_nbgrader(*args, root=None, check=True):
+    """Run ``nbgrader <args>`` in a course root; return the CompletedProcess (output captured).
+
+    Raises UsageError with the end of nbgrader's log when it fails and ``check`` is True.
+    """
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *map(str, args)], cwd=root or course_root(),
+                            env=nbgrader_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise UsageError(f"nbgrader {' '.join(map(str, args))} failed (exit {result.returncode}). "
+                         f"{(result.stderr or '')[-4000:]}".strip())
+    return result
+
+
+def grade_id(cell):
+    """The nbgrader grade_id of a notebook cell (None for plain cells)."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def cells_by_id(notebook):
+    """{id: cell} of the code cells of a notebook path; an id is a cell's grade_id or one of its tags
+    (lectures have no grade_ids: their reusable cells carry a tag)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    found = {}
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for key in [grade_id(cell), *cell.get("metadata", {}).get("tags", [])]:
+            if key:
+                found.setdefault(key, cell)
+    return found
+
+
+def exec_cells(notebook, grade_ids, namespace=None):
+    """Execute the code cells with the given ``grade_ids`` of ``notebook``, in the order given.
+
+    Lets scripts time or reuse a notebook's own implementations without copying their code.
+    Inputs: a notebook path, a list of grade_id strings, an optional dict to execute in (default:
+    a fresh one). Returns the namespace. Raises ValueError naming grade_ids the notebook lacks.
+    """
+    grade_ids = [grade_ids] if isinstance(grade_ids, str) else list(grade_ids)
+    if not grade_ids or not all(isinstance(g, str) for g in grade_ids):
+        raise ValueError(f"grade_ids must be a non-empty list of strings, got {grade_ids!r}")
+    cells = cells_by_id(notebook)
+    missing = [g for g in grade_ids if g not in cells]
+    if missing:
+        raise ValueError(f"grade_ids {missing} are not code cells of {notebook}")
+    namespace = {"__name__": "__notebook__"} if namespace is None else namespace
+    for gid in grade_ids:
+        exec(compile(cells[gid].source, f"{Path(notebook).name}:{gid}", "exec"), namespace)
+    return namespace

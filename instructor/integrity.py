@@ -1,0 +1,294 @@
+"""The integrity scan: what in a student's notebook could change what a test cell calls or
+compares against, or (in a NumPy-only assignment) hand the work to torch or to the course's own
+torch-backed code.
+
+It reads the submitted notebook as text (nothing is executed) and compares it with the nbgrader
+source notebook, whose locked cells the autograder restores. Three kinds of findings:
+
+- ``rebinds``: a student's cell binds a name that an autograded test cell uses and a locked cell
+  defines (``check_rnn_forward = lambda *a: None``, ``grader = ...``, ``val_ids = val_ids[:10]``);
+- ``tampering``: patching a module the notebook imports (``np.allclose = ...``, ``setattr``), or
+  reaching into the interpreter (``sys.modules``, frames, ``globals()``, ``importlib``, ``exec``);
+- ``torch``: in a NumPy-only assignment, torch (or a torch-backed course module, the grader's
+  oracles) used by a student's cell.
+
+Each finding names the cell and the autograded test cells whose points it withholds; the
+autograde command sets those to 0 for a human to review (``needs_manual_grade``) and writes the
+finding as a comment. The run-time twin is ``graders.core.call(..., numpy_only=True)``, whose
+failures start with ``INTEGRITY`` in a test cell's output (``runtime_findings``).
+"""
+import ast
+import importlib
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+INTEGRITY = "INTEGRITY"
+TORCH_MODULES = {"torch", "tensorflow", "jax", "jaxlib", "cupy", "keras", "graders"}
+# course modules whose functions run torch (a1/a2 students must not hand their work to them)
+TORCH_HELPERS = {"helpers.gradient_flow", "helpers.attention", "helpers.benchmark", "helpers.rnn_demos",
+                 "helpers.tasks"}
+INTROSPECTION_NAMES = {"globals", "__builtins__", "builtins", "__import__", "importlib", "inspect", "gc", "ctypes",
+                       "exec", "eval", "compile", "setattr", "delattr", "breakpoint"}
+INTROSPECTION_ATTRS = {"modules", "_getframe", "settrace", "setprofile", "f_back", "f_locals", "f_globals",
+                       "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
+                       "__dict__", "__builtins__", "__subclasses__"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a human should look at. ``affects``: grade_ids of the test cells left without credit."""
+
+    cell: str      # grade_id of the student's cell, or "added cell <n>" for a cell the student inserted
+    kind: str      # "rebinds" | "tampering" | "torch" | "runtime"
+    detail: str
+    affects: tuple
+
+    def describe(self):
+        lost = f" -> no credit for {', '.join(self.affects)}" if self.affects else " (no points withheld)"
+        return f"[{self.kind}] {self.cell}: {self.detail}{lost}"
+
+
+# ---------------------------------------------------------------- notebook structure
+def _meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _source(cell):
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _parse(source):
+    """AST of a cell (IPython magics and shell lines blanked); None when it is not Python."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _is_test(cell):
+    meta = _meta(cell)
+    return cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def _locked_ids(source_nb):
+    """grade_ids of the source's code cells that the autograder restores (locked, not solutions)."""
+    return {_meta(c)["grade_id"] for c in source_nb["cells"] if c.get("cell_type") == "code"
+            and _meta(c).get("grade_id") and not _meta(c).get("solution")
+            and (_meta(c).get("locked") or _meta(c).get("grade"))}
+
+
+# ---------------------------------------------------------------- names
+def _bound_names(tree):
+    """Names a piece of code binds at any depth (assignments, defs, imports, loop/with targets)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+            if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                names |= _star_names(node.module)
+    return names
+
+
+def _star_names(module):
+    """Names ``from module import *`` binds (the trusted course module is imported to see them)."""
+    try:
+        imported = importlib.import_module(module)
+    except ImportError:
+        return set()
+    return set(getattr(imported, "__all__", [n for n in vars(imported) if not n.startswith("_")]))
+
+
+def _top_bound(tree):
+    """Names bound at module level (what a cell defines for later cells)."""
+    names = set()
+    for node in tree.body:
+        names |= _bound_names(ast.Module(body=[node], type_ignores=[])) if not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else {node.name}
+    return names
+
+
+def _global_decls(tree):
+    """Names a function in the cell declares ``global`` (it may rebind them when called)."""
+    return {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
+
+
+def _loaded(tree):
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _module_of_import(node, alias):
+    return node.module if isinstance(node, ast.ImportFrom) else alias.name
+
+
+def _imports(tree):
+    """{bound name: imported module} for every import in the code."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not (isinstance(node, ast.ImportFrom) and node.level):
+            for alias in node.names:
+                module = _module_of_import(node, alias) or ""
+                if isinstance(node, ast.ImportFrom):
+                    module = _defining_module(module, alias.name)
+                found[(alias.asname or alias.name).split(".")[0]] = module
+    return found
+
+
+def torch_backed(module):
+    """True for torch and friends, the graders, and the course modules built on torch."""
+    return module.split(".")[0] in TORCH_MODULES or module in TORCH_HELPERS
+
+
+def _defining_module(module, name):
+    """The module that defines ``from module import name`` (trusted course code is imported to see)."""
+    if module.split(".")[0] != "helpers":
+        return module
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return module
+    return obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None) or module
+
+
+# ---------------------------------------------------------------- the scan
+class _Context:
+    """What the source notebook's locked and test cells define and use."""
+
+    def __init__(self, source_nb):
+        locked = _locked_ids(source_nb)
+        self.tests = {}          # test grade_id -> names it loads
+        locked_bound, self.modules = set(), {}
+        for cell in source_nb["cells"]:
+            tree = _parse(_source(cell)) if cell.get("cell_type") == "code" else None
+            if tree is None:
+                continue
+            if _meta(cell).get("grade_id") in locked:
+                locked_bound |= _top_bound(tree)
+                self.modules.update(_imports(tree))
+            if _is_test(cell):
+                self.tests[_meta(cell)["grade_id"]] = _loaded(tree)
+        used = set().union(*self.tests.values()) if self.tests else set()
+        self.protected = (locked_bound & used) | {"grader", "graders"}
+        self.test_order = list(self.tests)
+
+    def users(self, names):
+        """Test cells that load any of ``names``."""
+        return tuple(t for t, loads in self.tests.items() if loads & set(names))
+
+    def after(self, position, order, names=None):
+        """Test cells placed after the cell at ``position`` of the submission (that load ``names``).
+
+        A test cell the student deleted is restored by the autograder at its place in the source,
+        so it counts as after every cell it followed there.
+        """
+        users = self.users(names) if names is not None else self.test_order
+        return tuple(t for t in users if order.get(t, len(order) + 1) > position)
+
+
+def _tampering(tree, ctx, student_modules):
+    """Descriptions of module patching and interpreter introspection in a cell."""
+    found = []
+    module_names = set(ctx.modules) | set(student_modules)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            root = node
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in module_names:
+                found.append(f"assigns {ast.unparse(node)} (an attribute of the module {root.id})")
+        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRS:
+            found.append(f"uses .{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
+            found.append(f"uses {node.id}")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                module = _module_of_import(node, alias) or ""
+                if module.split(".")[0] in {"importlib", "inspect", "gc", "ctypes", "builtins"}:
+                    found.append(f"imports {module}")
+    return sorted(set(found))
+
+
+def _torch_uses(tree, ctx, student_modules):
+    """Descriptions of torch (or torch-backed course code) used by a cell of a NumPy-only assignment."""
+    found = set()
+    for name, module in _imports(tree).items():
+        if torch_backed(module):
+            found.add(f"imports {module}")
+    backed = {n for n, m in {**ctx.modules, **student_modules}.items() if torch_backed(m)}
+    modules = {**ctx.modules, **student_modules}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in backed:
+            found.add(f"uses {node.id} (from {modules[node.id]})")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            dotted = f"{modules[node.value.id]}.{node.attr}"
+            if node.value.id not in backed and torch_backed(dotted):
+                found.add(f"uses {ast.unparse(node)} ({dotted})")
+    return sorted(found)
+
+
+def _self_check_only(tree):
+    """True when a cell only calls ``grader.self_check`` / ``grader.report`` (a student re-running checks)."""
+    return all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+               and isinstance(s.value.func, ast.Attribute) and s.value.func.attr in {"self_check", "report"}
+               and isinstance(s.value.func.value, ast.Name) and s.value.func.value.id == "grader"
+               for s in tree.body)
+
+
+def scan(submitted_nb, source_nb, numpy_only=False):
+    """Findings of the integrity scan of one submitted notebook (nbformat dicts), in cell order.
+
+    Inputs:
+    - submitted_nb: the student's notebook (any JSON-like dict with "cells")
+    - source_nb: the nbgrader source notebook (solutions/<id>/<nb>.ipynb) of the same assignment
+    - numpy_only: True for assignments that must not use torch (a1, a2)
+    Returns a list of ``Finding``. Cells the autograder restores (locked cells) are not scanned.
+    """
+    ctx = _Context(source_nb)
+    locked = _locked_ids(source_nb)
+    order = {_meta(c).get("grade_id"): i for i, c in enumerate(submitted_nb.get("cells", []))}
+    student_modules, findings = {}, []
+    for position, cell in enumerate(submitted_nb.get("cells", [])):
+        gid = _meta(cell).get("grade_id")
+        if cell.get("cell_type") != "code" or gid in locked:
+            continue
+        label = gid or f"added cell {position}"
+        tree = _parse(_source(cell))
+        if tree is None:
+            continue
+        student_modules.update(_imports(tree))
+        defined = _top_bound(tree) | _global_decls(tree)
+        rebound = sorted(defined & ctx.protected)
+        if rebound:
+            findings.append(Finding(label, "rebinds", f"binds {', '.join(rebound)}, used by the test cells",
+                                    ctx.after(position, order, rebound)))
+        tampering = _tampering(tree, ctx, student_modules)
+        if tampering:
+            findings.append(Finding(label, "tampering", "; ".join(tampering), ctx.after(position, order)))
+        if numpy_only and not _self_check_only(tree):
+            uses = _torch_uses(tree, ctx, student_modules)
+            if uses:
+                findings.append(Finding(label, "torch", "; ".join(uses) + " in a NumPy-only assignment",
+                                        ctx.users(defined)))
+    return findings
+
+
+def runtime_findings(autograded_nb):
+    """Findings from test cells whose output reports an ``INTEGRITY`` failure raised at run time."""
+    found = []
+    for cell in autograded_nb.get("cells", []):
+        if not _is_test(cell):
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("evalue", "") + "".join(output.get("text", ""))
+            if text.startswith(INTEGRITY) or f"{INTEGRITY}:" in text:
+                line = next(l for l in text.splitlines() if INTEGRITY in l)
+                found.append(Finding(_meta(cell)["grade_id"], "runtime", line.strip()[:300],
+                                     (_meta(cell)["grade_id"],)))
+                break
+    return found

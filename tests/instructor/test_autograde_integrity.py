@@ -1,0 +1,79 @@
+"""Through the real `make autograde` path (instructor API, nbgrader, a temporary course root): a
+student who rebinds the checks or hands a1's functions to torch-backed course code gets no credit
+for them and is named in the summary and the gradebook comments; honest work raises no alarm."""
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import attacks
+import grading
+from instructor import cli
+from instructor.course import ROOT_ENV
+
+COURSE = Path(__file__).resolve().parents[2]
+AID = "a1_rnn_numpy"
+NB = f"{AID}.ipynb"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde three a1 submissions once; return (course root, printed output, scores)."""
+    root = tmp_path_factory.mktemp("a1_course")
+    shutil.copy(COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
+    for folder in ("solutions", "assignments"):
+        shutil.copytree(COURSE / folder / AID, root / folder / AID)
+    reference = nbformat.read(COURSE / "solutions" / AID / NB, 4)
+    release = nbformat.read(COURSE / "assignments" / AID / NB, 4)
+    subs = root.parent / f"{root.name}_subs"
+    for student, nb in {"rebinder": attacks.rebinding(release), "standin": attacks.stand_ins(reference),
+                        "honest": attacks.honest_extras(reference)}.items():
+        (subs / student / AID).mkdir(parents=True)
+        nbformat.write(nbformat.from_dict(nb), subs / student / AID / NB)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ROOT_ENV, str(root))
+        import io
+        from contextlib import redirect_stdout
+
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli.main(["autograde", str(subs)]) == 0
+        yield root, out.getvalue(), {s: _scores(root, s) for s in ("rebinder", "standin", "honest")}
+
+
+def _scores(root, student):
+    from nbgrader.api import Gradebook
+
+    tests = grading.autograded_tests(nbformat.read(root / "solutions" / AID / NB, 4))
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        grades = {g.name: g for nb in gradebook.find_submission(AID, student).notebooks for g in nb.grades}
+        return {gid: (grades[gid].score, grades[gid].max_score) for gid in tests}
+
+
+def test_rebinding_the_checks_earns_nothing_and_is_reported(graded):
+    root, out, scores = graded
+    earned = {gid: s for gid, (s, _) in scores["rebinder"].items() if s}
+    assert earned == {}, f"rebinding the checks still earns {earned}"
+    assert any(line.strip().startswith(f"rebinder/{AID}/{AID}: [rebinds]") for line in out.splitlines())
+
+
+def test_torch_stand_ins_earn_nothing_for_those_functions_and_are_reported(graded):
+    root, out, scores = graded
+    for gid in ("test_rnn_forward", "test_rnn_backward"):
+        assert scores["standin"][gid][0] == 0, f"{gid} kept points for torch-backed code"
+    assert scores["standin"]["test_rnn_step_forward"][0] == scores["standin"]["test_rnn_step_forward"][1]
+    assert f"standin/{AID}/{AID}: [torch] rnn_forward" in out
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        comment = gradebook.find_comment("rnn_forward", AID, AID, "standin").manual_comment
+        grade = gradebook.find_grade("test_rnn_forward", AID, AID, "standin")
+    assert "helpers.gradient_flow" in comment and grade.needs_manual_grade
+
+
+def test_honest_work_keeps_full_marks_and_raises_no_alarm(graded):
+    root, out, scores = graded
+    lost = {gid: s for gid, s in scores["honest"].items() if s[0] < s[1]}
+    assert lost == {}, f"honest extras lost points: {lost}"
+    assert "honest/" not in out.split("integrity scan")[-1]

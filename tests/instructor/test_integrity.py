@@ -1,0 +1,91 @@
+"""The integrity scan (instructor.integrity): no false alarm on the reference solutions, the blank
+releases, every alternative solution and honest extras; every attack found, with the right cells."""
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import attacks
+import grading
+from instructor import integrity
+from instructor.cli import numpy_only
+
+COURSE = Path(__file__).resolve().parents[2]
+MUTANTS = COURSE / "tests" / "mutants"
+AIDS = grading.assignment_ids(COURSE)
+
+
+def source_nb(aid):
+    return nbformat.read(COURSE / "solutions" / aid / f"{aid}.ipynb", 4)
+
+
+def release_nb(aid):
+    return nbformat.read(COURSE / "assignments" / aid / f"{aid}.ipynb", 4)
+
+
+@pytest.mark.parametrize("aid", AIDS)
+def test_no_alarm_on_reference_blank_and_honest_work(aid):
+    src = source_nb(aid)
+    for label, nb in [("reference", src), ("blank release", release_nb(aid)), ("honest", attacks.honest_extras(src))]:
+        assert integrity.scan(nb, src, numpy_only(aid)) == [], f"{aid}: false alarm on the {label}"
+
+
+@pytest.mark.parametrize("aid", AIDS)
+def test_no_alarm_on_any_alternative(aid):
+    src = source_nb(aid)
+    for alternative in grading.load_spec(MUTANTS, aid).alternatives:
+        found = integrity.scan(grading.apply_variant(src, alternative), src, numpy_only(aid))
+        assert found == [], f"{aid}: alternative {alternative.name!r} raised {[f.describe() for f in found]}"
+
+
+@pytest.mark.parametrize("aid", AIDS)
+def test_rebinding_every_check_is_found_and_costs_every_test(aid):
+    src = source_nb(aid)
+    found = integrity.scan(attacks.rebinding(release_nb(aid)), src, numpy_only(aid))
+    rebinds = [f for f in found if f.kind == "rebinds"]
+    assert rebinds and "grader" in rebinds[0].detail
+    assert set(rebinds[0].affects) == set(grading.autograded_tests(src))
+
+
+def test_torch_stand_ins_in_a_numpy_assignment_are_found():
+    src = source_nb("a1_rnn_numpy")
+    found = integrity.scan(attacks.stand_ins(src), src, numpy_only=True)
+    by_cell = {f.cell: f for f in found}
+    assert {"rnn_forward", "rnn_backward"} <= set(by_cell) and all(f.kind == "torch" for f in found)
+    assert "helpers.gradient_flow" in by_cell["rnn_forward"].detail
+    assert set(by_cell["rnn_forward"].affects) >= {"test_rnn_forward", "test_rnn_backward"}
+    assert integrity.scan(attacks.stand_ins(src), src, numpy_only=False) == []  # torch is fine in a3/a4
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("import numpy\nnumpy.allclose = lambda *a, **k: True\n", "assigns numpy.allclose"),
+    ("import sys\nsys.modules['graders.a1_rnn_numpy'].check_rnn_forward = print\n", "uses .modules"),
+    ("def f():\n    import inspect\n    return inspect.currentframe().f_back.f_locals\n", "uses .f_back"),
+    ("setattr(np, 'tanh', np.sin)\n", "uses setattr"),
+    ("exec('x = 1')\n", "uses exec"),
+    ("globals()['val_ids'] = None\n", "uses globals"),
+])
+def test_tampering_is_found(code, expected):
+    src = source_nb("a1_rnn_numpy")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    cell["source"] = cell["source"] + "\n" + code
+    found = [f for f in integrity.scan(nb, src, numpy_only=True) if f.kind == "tampering"]
+    assert found and expected in found[0].detail and "test_rnn_forward" in found[0].affects
+
+
+def test_a_global_rebinding_from_inside_a_function_is_found():
+    src = source_nb("a1_rnn_numpy")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    cell["source"] = cell["source"] + "\n\ndef sneaky():\n    global grader\n    grader = None\n"
+    assert [f.kind for f in integrity.scan(nb, src, numpy_only=True)] == ["rebinds"]
+
+
+def test_runtime_integrity_failures_are_reported():
+    nb = {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {"grade": True, "grade_id": "test_x", "points": 1}},
+                     "source": "", "outputs": [{"output_type": "error", "ename": "IntegrityFailure",
+                                                "evalue": "INTEGRITY: rnn_forward ran torch operations (addmm)"}]}]}
+    (finding,) = integrity.runtime_findings(nb)
+    assert finding.cell == "test_x" and finding.affects == ("test_x",) and "addmm" in finding.detail
