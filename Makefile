@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 TEST_ENV := PYTHONHASHSEED=0 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MPLBACKEND=Agg
 
-.PHONY: setup lab test lectures-test release autograde grades help
+.PHONY: setup lab test lint lecture-test release autograde grades help
 
 help:
 	@echo "make lab       set up (first time only) and start JupyterLab on port $(PORT)"
@@ -26,6 +26,7 @@ help:
 	@echo "make autograde SUBMISSIONS=<folder or .zip>   collect, autograde, write feedback"
 	@echo "make grades    export all grades to grades.csv"
 	@echo "make lecture-test NB=lectures/01_recurrence.ipynb   validate one lecture with nbval"
+	@echo "make lint      check the Python code with ruff (make test runs it too)"
 
 setup: $(STAMP)
 
@@ -44,12 +45,16 @@ lab: setup
 
 test: setup
 	@start=$$(date +%s); \
+	$(BIN)/ruff check . || lint=1; \
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadscope \
 		--nbval --current-env --sanitize-with tests/nbval_sanitize.cfg \
 		tests $(wildcard lectures) $(PYTEST_ARGS); \
-	status=$$?; \
+	status=$$?; [ -z "$$lint" ] || { echo "ruff found problems (see above)"; status=1; }; \
 	echo "make test wall time: $$(( $$(date +%s) - start )) s (set-up excluded)"; \
 	exit $$status
+
+lint: setup
+	$(BIN)/ruff check .
 
 lecture-test: setup
 	@test -n "$(NB)" || { echo "error: give the notebook, e.g. make lecture-test NB=lectures/01_recurrence.ipynb"; exit 2; }

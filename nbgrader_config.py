@@ -2,8 +2,8 @@
 same file works in a clone, on a grading server and in the test suite's temporary roots."""
 import os
 
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 

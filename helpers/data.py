@@ -1,6 +1,11 @@
-"""Dataset paths (offline data shipped in ``datasets/``) and, later, loaders and generators."""
+"""Dataset paths (offline data shipped in ``datasets/``) and the deterministic seq2seq generators
+of unit 4: human-written dates -> ISO dates, and additions "123+45" -> "168"."""
+import datetime as _dt
 import os
+from numbers import Integral as _Integral
 from pathlib import Path
+
+import numpy as np
 
 #: Environment variable that points the helpers at another datasets folder.
 DATASETS_ENV = "RNN_COURSE_DATASETS"
@@ -42,10 +47,6 @@ def dataset_path(name):
 # Seq2seq toy data (unit 4): human-written dates -> ISO dates, and "123+45" -> "168".
 # Everything below is NumPy / standard library only and deterministic given a seed.
 # ============================================================================================
-import datetime as _dt
-from numbers import Integral as _Integral
-
-import numpy as np
 
 #: Special tokens shared by every seq2seq vocabulary, always with these ids.
 PAD, START, END = "<pad>", "<start>", "<end>"

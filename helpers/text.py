@@ -20,8 +20,8 @@ from numbers import Real
 
 import numpy as np
 
-from .data import dataset_path
 from ._validate import integer as _int_arg
+from .data import dataset_path
 
 __all__ = ["CharVocab", "load_corpus", "num_tbptt_batches", "tbptt_batches", "train_val_split"]
 

@@ -21,7 +21,6 @@ import ast
 import importlib
 import types
 from dataclasses import dataclass
-from pathlib import Path
 
 INTEGRITY = "INTEGRITY"
 TORCH_MODULES = {"torch", "tensorflow", "jax", "jaxlib", "cupy", "keras", "graders"}
@@ -217,7 +216,7 @@ def _tampering(tree, ctx, student_modules):
 def _torch_uses(tree, ctx, student_modules):
     """Descriptions of torch (or torch-backed course code) used by a cell of a NumPy-only assignment."""
     found = set()
-    for name, module in _imports(tree).items():
+    for module in _imports(tree).values():
         if torch_backed(module):
             found.add(f"imports {module}")
     backed = {n for n, m in {**ctx.modules, **student_modules}.items() if torch_backed(m)}
@@ -287,7 +286,7 @@ def runtime_findings(autograded_nb):
         for output in cell.get("outputs", []):
             text = output.get("evalue", "") + "".join(output.get("text", ""))
             if text.startswith(INTEGRITY) or f"{INTEGRITY}:" in text:
-                line = next(l for l in text.splitlines() if INTEGRITY in l)
+                line = next(row for row in text.splitlines() if INTEGRITY in row)
                 found.append(Finding(_meta(cell)["grade_id"], "runtime", line.strip()[:300],
                                      (_meta(cell)["grade_id"],)))
                 break

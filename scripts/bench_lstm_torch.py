@@ -33,7 +33,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.benchmark import benchmark, forward_backward_fn, format_table  # noqa: E402
+from helpers.benchmark import benchmark, format_table, forward_backward_fn  # noqa: E402
 from instructor.course import exec_cells  # noqa: E402
 
 NOTEBOOK = ROOT / "solutions" / "a3_rnn_pytorch" / "a3_rnn_pytorch.ipynb"
@@ -141,7 +141,8 @@ def main(argv=None):
                                    f"median of {repeats} ({args.clock} clock)"))
     ratio = {r["name"]: r["ratio"] for r in rows}
     naive, optimised = ratio["naive loop LSTM"], ratio["optimised FastLSTM"]
-    print(f"naive / nn.LSTM     = {naive:.2f}x" + (f"   (goal on a GPU <= {GOALS['naive']}x)" if device.type == "cuda" else ""))
+    goal = f"   (goal on a GPU <= {GOALS['naive']}x)" if device.type == "cuda" else ""
+    print(f"naive / nn.LSTM     = {naive:.2f}x" + goal)
     print(f"optimised / nn.LSTM = {optimised:.2f}x" + (f"   (goal on a GPU <= {GOALS['optimised']}x)"
                                                        if device.type == "cuda" else ""))
     if args.compile:

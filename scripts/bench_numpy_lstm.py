@@ -22,7 +22,6 @@ import os
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 
 from instructor.course import exec_cells
@@ -67,7 +66,8 @@ def main(argv=None):
     h_ref, cache_ref = ref["lstm_forward"](x[:4, :5], h0[:4], Wx, Wh, b)
     h_fast, cache_fast = ref["lstm_forward_fast"](x[:4, :5], h0[:4], Wx, Wh, b)
     worst = float(np.max(np.abs(h_ref - h_fast)))
-    for g_ref, g_fast in zip(ref["lstm_backward"](dh[:4, :5], cache_ref), ref["lstm_backward_fast"](dh[:4, :5], cache_fast)):
+    grads_ref = ref["lstm_backward"](dh[:4, :5], cache_ref)
+    for g_ref, g_fast in zip(grads_ref, ref["lstm_backward_fast"](dh[:4, :5], cache_fast)):
         worst = max(worst, float(np.max(np.abs(g_ref - g_fast)) / max(1e-8, float(np.max(np.abs(g_ref))))))
     if worst > 1e-9:
         raise SystemExit(f"fast and reference LSTM disagree (max relative difference {worst:.1e})")

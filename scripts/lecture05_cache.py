@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers import seed_everything  # noqa: E402
-from instructor.course import exec_cells  # noqa: E402
 from helpers.attention import exact_match, fit, to_tensors  # noqa: E402
 from helpers.data import PAD_ID, START_ID, Seq2SeqVocab, date_splits, date_vocabs, encode_pairs  # noqa: E402
+from instructor.course import exec_cells  # noqa: E402
 
 LECTURE = ROOT / "lectures" / "05_seq2seq_attention.ipynb"
 OUT = ROOT / "datasets" / "lecture05_results.json"

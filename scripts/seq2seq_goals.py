@@ -26,16 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers import seed_everything  # noqa: E402
-from instructor.course import exec_cells  # noqa: E402
 from helpers.attention import exact_match, fit, to_tensors  # noqa: E402
 from helpers.data import addition_splits, addition_vocabs, date_splits, date_vocabs, encode_pairs  # noqa: E402
+from instructor.course import exec_cells  # noqa: E402
 
 SOLUTION = ROOT / "solutions" / "a4_seq2seq_attention" / "a4_seq2seq_attention.ipynb"
 MODEL_CELLS = ("setup", "additive_attention", "dot_product_attention", "encoder", "decoder", "model",

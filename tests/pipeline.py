@@ -3,10 +3,9 @@
 Each assignment gets one class for the nbgrader pipeline and a few classes of variants, so that
 pytest-xdist (``--dist loadscope``) spreads them over the workers.
 """
+import grading
 import nbformat
 import pytest
-
-import grading
 
 VARIANTS_PER_CLASS = 3
 

@@ -9,8 +9,16 @@ import pytest
 matplotlib.use("Agg")
 torch = pytest.importorskip("torch")
 
-from helpers.attention import (attention_entropy, exact_match, explore, fit, plot_attention,  # noqa: E402
-                               positional_encoding, to_tensors, trim_batch)
+from helpers.attention import (  # noqa: E402
+    attention_entropy,
+    exact_match,
+    explore,
+    fit,
+    plot_attention,
+    positional_encoding,
+    to_tensors,
+    trim_batch,
+)
 from helpers.data import END_ID, PAD_ID, Seq2SeqVocab, encode_pairs  # noqa: E402
 
 SRC, TGT = Seq2SeqVocab("abc"), Seq2SeqVocab("xyz")
@@ -45,7 +53,8 @@ def test_to_tensors_and_trim_batch():
     d = data()
     assert d["src"].dtype == torch.int64 and d["src_mask"].dtype == torch.bool and d["src"].shape == (4, 3)
     t = trim_batch({k: v[1:2] for k, v in d.items()})
-    assert t["src"].shape == (1, 1) and t["tgt_in"].shape == (1, 2) and t["tgt_out"].tolist() == [[TGT.stoi["x"], END_ID]]
+    assert t["src"].shape == (1, 1) and t["tgt_in"].shape == (1, 2)
+    assert t["tgt_out"].tolist() == [[TGT.stoi["x"], END_ID]]
     with pytest.raises(ValueError, match="keys"):
         to_tensors({"src": np.zeros((2, 2))})
     with pytest.raises(ValueError, match="same number of rows"):

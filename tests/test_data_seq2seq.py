@@ -6,9 +6,23 @@ import numpy as np
 import pytest
 
 from helpers import data
-from helpers.data import (DATE_FORMATS, END_ID, PAD_ID, START_ID, Seq2SeqVocab, addition_splits, addition_vocabs,
-                          date_splits, date_vocabs, encode_pairs, minibatch_indices, pad_sequences, random_additions,
-                          random_dates, render_date)
+from helpers.data import (
+    DATE_FORMATS,
+    END_ID,
+    PAD_ID,
+    START_ID,
+    Seq2SeqVocab,
+    addition_splits,
+    addition_vocabs,
+    date_splits,
+    date_vocabs,
+    encode_pairs,
+    minibatch_indices,
+    pad_sequences,
+    random_additions,
+    random_dates,
+    render_date,
+)
 
 SEPT_27 = dt.date(1994, 9, 27)  # a Tuesday
 

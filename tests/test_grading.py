@@ -6,11 +6,10 @@ points of exactly its target test cells and every alternative keeps full marks.
 """
 from pathlib import Path
 
-import nbformat
-import pytest
-
 import grading
+import nbformat
 import pipeline
+import pytest
 
 COURSE = Path(__file__).resolve().parent.parent
 MUTANTS = Path(__file__).resolve().parent / "mutants"

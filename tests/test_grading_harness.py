@@ -3,11 +3,10 @@ of the course): the pipeline passes on it, and each check fails when it should."
 import shutil
 from pathlib import Path
 
-import nbformat
-import pytest
-
 import grading
+import nbformat
 import pipeline
+import pytest
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
 MUTANTS = FIXTURE / "mutants"

@@ -6,9 +6,9 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import grading
 import pytest
 
-import grading
 from instructor import cli as instructor
 from instructor.course import ROOT_ENV
 

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from helpers.tasks import (adding_task, copy_task, delayed_recall, make_recurrent_classifier, one_hot,
-                           recall_input_size, train_recall)
+from helpers.tasks import (
+    adding_task,
+    copy_task,
+    delayed_recall,
+    make_recurrent_classifier,
+    one_hot,
+    recall_input_size,
+    train_recall,
+)
 
 
 def test_one_hot_values_and_shape():
@@ -66,7 +73,8 @@ def test_copy_task_structure():
     np.testing.assert_array_equal(copy_task(10, 4, 3, 5, seed=1)[0], x)
 
 
-@pytest.mark.parametrize("kwargs", [{"n": 1, "gap": 0}, {"n": 1, "gap": 2, "length": 0}, {"n": 1, "gap": 2, "n_symbols": 0}])
+@pytest.mark.parametrize("kwargs", [{"n": 1, "gap": 0}, {"n": 1, "gap": 2, "length": 0},
+                                    {"n": 1, "gap": 2, "n_symbols": 0}])
 def test_copy_task_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         copy_task(**kwargs)

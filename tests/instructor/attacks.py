@@ -40,7 +40,8 @@ def rebinding(release_nb):
     names = [n for n in names if n not in {"np", "torch"}]
     _first_solution(nb)["source"] += (
         "\n\nclass _Pass:  # any attribute, any call: does nothing\n"
-        "    def __getattr__(self, name):\n        return self\n\n    def __call__(self, *args, **kwargs):\n        return None\n\n\n"
+        "    def __getattr__(self, name):\n        return self\n\n"
+        "    def __call__(self, *args, **kwargs):\n        return None\n\n\n"
         + "\n".join(f"{name} = _Pass()" for name in names)
         + "\n")
     return nb
@@ -58,9 +59,10 @@ def honest_extras(reference_nb):
     """The reference solution plus what honest students write: imports, helper functions, scratch cells."""
     nb = copy.deepcopy(reference_nb)
     first = _first_solution(nb)
-    first["source"] = "import math\nfrom functools import reduce\n\n\ndef _shape_of(a):\n    return tuple(a.shape)\n\n\n" \
-        + first["source"]
+    first["source"] = ("import math\nfrom functools import reduce\n\n\n"
+                       "def _shape_of(a):\n    return tuple(a.shape)\n\n\n") + first["source"]
     scratch = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-               "source": "# my own experiments\nx_try = np.arange(6.0).reshape(2, 3)\nprint(_shape_of(x_try), math.pi)\n"}
+               "source": "# my own experiments\nx_try = np.arange(6.0).reshape(2, 3)\n"
+                         "print(_shape_of(x_try), math.pi)\n"}
     nb["cells"].insert(nb["cells"].index(first) + 1, scratch)
     return nb

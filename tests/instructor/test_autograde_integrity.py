@@ -4,11 +4,11 @@ for them and is named in the summary and the gradebook comments; honest work rai
 import shutil
 from pathlib import Path
 
+import attacks
+import grading
 import nbformat
 import pytest
 
-import attacks
-import grading
 from instructor import cli
 from instructor.course import ROOT_ENV
 

@@ -3,11 +3,11 @@ releases, every alternative solution and honest extras; every attack found, with
 import copy
 from pathlib import Path
 
+import attacks
+import grading
 import nbformat
 import pytest
 
-import attacks
-import grading
 from instructor import integrity
 from instructor.cli import numpy_only
 
