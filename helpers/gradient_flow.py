@@ -7,6 +7,8 @@
 - ``state_gradient_norms``: ||dL/dh_t|| and ||dL/dc_t|| of torch RNN / LSTM / GRU cells
 - ``rnn_forward_torch``, ``rnn_backward_torch``: a float64 torch-autograd vanilla RNN layer with
   the NumPy layer signatures of the course, the baseline of a2's experiments
+- ``init_recurrent_params``: PyTorch-style initial weights of an RNN / LSTM / GRU in the course's layout
+- ``flow_inputs``, ``flow_experiment``: a2's gradient-flow experiment (a student's LSTM vs the RNN)
 - ``plot_gradient_norms``, ``plot_tanh_derivative``: the figures
 
 Conventions: row vectors, ``h_t = f(x_t @ Wx + h_{t-1} @ Wh + b)``; Wh has shape (H, H).
@@ -15,7 +17,8 @@ from numbers import Real
 
 import numpy as np
 
-from ._validate import integer as _int_arg, positive_number, to_numpy
+from ._validate import integer as _int_arg
+from ._validate import positive_number, to_numpy
 
 NONLINEARITIES = ("tanh", "linear")
 
@@ -239,6 +242,63 @@ def rnn_backward_torch(dh, cache):
     dx, dh0, dWx, dWh, db = torch.autograd.grad(
         out, (X, H0, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0), dh)
     return tuple(g.numpy().copy() for g in (dx, dh0, dWx.T, dWh.T, db))
+
+
+# ------------------------------------------------------------------ a2's experiments
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks per kind
+
+
+def init_recurrent_params(kind, D, H, forget_bias=None, seed=0):
+    """PyTorch-style initial weights in the course's layout: every weight and bias uniform in
+    [-1/sqrt(H), 1/sqrt(H)] (one bias b, not torch's two; GRU: bx and bh).
+
+    Inputs: kind "rnn" | "lstm" | "gru"; D, H sizes >= 1; forget_bias (LSTM only): the value the
+    forget-gate bias b[H:2H] starts at (gate order i, f, g, o; None = uniform like the rest); seed (int >= 0)
+    Returns: list of float64 arrays: rnn [Wx (D, H), Wh (H, H), b (H,)]; lstm [Wx (D, 4H), Wh (H, 4H),
+    b (4H,)]; gru [Wx (D, 3H), Wh (H, 3H), bx (3H,), bh (3H,)]
+    Raises ValueError naming a bad argument.
+    """
+    if kind not in _GATES:
+        raise ValueError(f"kind must be one of {sorted(_GATES)}, got {kind!r}")
+    D, H = _int_arg(D, "D"), _int_arg(H, "H")
+    if forget_bias is not None and (kind != "lstm" or isinstance(forget_bias, bool)
+                                    or not isinstance(forget_bias, Real)):
+        raise ValueError(f"forget_bias must be None or a number, and only for kind='lstm'; got {forget_bias!r}")
+    rng = np.random.default_rng(_int_arg(seed, "seed", 0))
+    k, G = 1.0 / np.sqrt(H), _GATES[kind] * H
+    params = [rng.uniform(-k, k, (D, G)), rng.uniform(-k, k, (H, G)), rng.uniform(-k, k, G)]
+    if kind == "gru":
+        params.append(rng.uniform(-k, k, G))
+    if forget_bias is not None:
+        params[2][H:2 * H] = float(forget_bias)
+    return params
+
+
+def flow_inputs(T=40, seed=0, D=6, H=16, N=8):
+    """The inputs of a2's gradient-flow experiment: x ~ N(0, 1) of shape (N, T, D) and h0 = 0 (N, H)."""
+    T, N, D, H = (_int_arg(v, name) for v, name in ((T, "T"), (N, "N"), (D, "D"), (H, "H")))
+    x = np.random.default_rng(_int_arg(seed, "seed", 0)).normal(size=(N, T, D))
+    return x, np.zeros((N, H))
+
+
+def flow_experiment(gradient_norms_through_time, lstm_forward, lstm_backward, T=40, seed=0):
+    """a2's gradient-flow experiment: ||dL/dx_t|| measured by ``gradient_norms_through_time`` for an
+    LSTM (``lstm_forward`` / ``lstm_backward``, forget-gate bias 1) and for the torch vanilla RNN
+    (``rnn_forward_torch``), same sizes (D=6, H=16, N=8), ``init_recurrent_params`` initialisation.
+
+    Returns {"lstm": (T,), "rnn": (T,)}: the norms divided by their value at the last step (as
+    returned when that value is not positive or the shape is not (T,)).
+    """
+    x, h0 = flow_inputs(T, seed)
+    D, H = x.shape[2], h0.shape[1]
+    curves = {}
+    for kind, forward, backward, bias in (("lstm", lstm_forward, lstm_backward, 1.0),
+                                          ("rnn", rnn_forward_torch, rnn_backward_torch, None)):
+        params = init_recurrent_params(kind, D, H, forget_bias=bias, seed=seed)
+        norms = np.asarray(gradient_norms_through_time(forward, backward, x.copy(), h0.copy(), params),
+                           dtype=np.float64)
+        curves[kind] = norms / norms[-1] if norms.shape == (x.shape[1],) and norms[-1] > 0 else norms
+    return curves
 
 
 # ------------------------------------------------------------------ figures

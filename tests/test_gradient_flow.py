@@ -1,4 +1,5 @@
-"""Unit tests of helpers.gradient_flow: the logic behind lecture 03's slider and plots."""
+"""Unit tests of helpers.gradient_flow: the logic behind lecture 03's slider and plots, and the student
+tools of a2's experiments (initial weights, the gradient-flow experiment)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,10 +8,22 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.gradient_flow import (cliff_loss, gradient_norm_curve, gradient_norms,  # noqa: E402
-                                   matrix_with_spectral_norm, plot_gradient_norms, plot_tanh_derivative,
-                                   rnn_backward_torch, rnn_forward_torch, state_gradient_norms, step_jacobian,
-                                   tanh_derivative)
+from helpers.gradient_flow import (  # noqa: E402
+    cliff_loss,
+    flow_experiment,
+    flow_inputs,
+    gradient_norm_curve,
+    gradient_norms,
+    init_recurrent_params,
+    matrix_with_spectral_norm,
+    plot_gradient_norms,
+    plot_tanh_derivative,
+    rnn_backward_torch,
+    rnn_forward_torch,
+    state_gradient_norms,
+    step_jacobian,
+    tanh_derivative,
+)
 
 
 def test_tanh_derivative_values_and_bound():
@@ -145,7 +158,8 @@ def test_rnn_torch_layer_matches_a_direct_computation():
     bp, bm = b.copy(), b.copy()
     bp[k] += eps
     bm[k] -= eps
-    numeric = ((rnn_forward_torch(x, h0, Wx, Wh, bp)[0] - rnn_forward_torch(x, h0, Wx, Wh, bm)[0]) * dh).sum() / (2 * eps)
+    difference = rnn_forward_torch(x, h0, Wx, Wh, bp)[0] - rnn_forward_torch(x, h0, Wx, Wh, bm)[0]
+    numeric = (difference * dh).sum() / (2 * eps)
     assert abs(grads[4][k] - numeric) < 1e-6
     with pytest.raises(ValueError, match="shapes"):
         rnn_forward_torch(x, h0, Wx.T, Wh, b)
@@ -164,3 +178,43 @@ def test_plots_label_their_axes():
     with pytest.raises(ValueError, match="1-D"):
         plot_gradient_norms({"a": np.ones((2, 2))})
     plt.close("all")
+
+
+def test_init_recurrent_params_shapes_and_errors():
+    rnn, lstm, gru = (init_recurrent_params(k, 3, 4, seed=0) for k in ("rnn", "lstm", "gru"))
+    assert [p.shape for p in rnn] == [(3, 4), (4, 4), (4,)]
+    assert [p.shape for p in lstm] == [(3, 16), (4, 16), (16,)]
+    assert [p.shape for p in gru] == [(3, 12), (4, 12), (12,), (12,)]
+    assert all(np.all(np.abs(p) <= 0.5) for p in lstm + gru)           # uniform in +-1/sqrt(H)
+    with_bias = init_recurrent_params("lstm", 3, 4, forget_bias=5.0)
+    assert np.all(with_bias[2][4:8] == 5.0)                             # gate order i, f, g, o: b[H:2H]
+    np.testing.assert_array_equal(np.delete(with_bias[2], np.s_[4:8]), np.delete(lstm[2], np.s_[4:8]))
+    np.testing.assert_array_equal(init_recurrent_params("gru", 3, 4, seed=0)[3], gru[3])
+    for kwargs, match in [({"kind": "cnn"}, "kind"), ({"kind": "gru", "forget_bias": 1.0}, "forget_bias"),
+                          ({"kind": "lstm", "forget_bias": True}, "forget_bias"), ({"kind": "rnn", "D": 0}, "D"),
+                          ({"kind": "rnn", "seed": -1}, "seed")]:
+        with pytest.raises(ValueError, match=match):
+            init_recurrent_params(**{"D": 3, "H": 4, **kwargs})
+
+
+def test_flow_inputs_and_flow_experiment_normalise_by_the_last_step():
+    x, h0 = flow_inputs(T=5, seed=2)
+    assert x.shape == (8, 5, 6) and np.array_equal(h0, np.zeros((8, 16)))
+    np.testing.assert_array_equal(x, flow_inputs(T=5, seed=2)[0])
+    with pytest.raises(ValueError, match="T"):
+        flow_inputs(T=0)
+    seen = {}
+
+    def measure(forward, backward, x, h0, params):  # records what each layer gets, returns known norms
+        seen[len(params[2])] = (forward, [p.shape for p in params], params[2].copy())
+        h, cache = forward(x, h0, *params) if forward is rnn_forward_torch else (None, None)
+        return np.arange(1.0, x.shape[1] + 1) if h is None else np.full(x.shape[1], 2.0)
+
+    curves = flow_experiment(measure, "lstm fwd", "lstm bwd", T=4, seed=1)
+    np.testing.assert_allclose(curves["lstm"], [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(curves["rnn"], np.ones(4))
+    forward, shapes, b = seen[64]
+    assert forward == "lstm fwd" and shapes == [(6, 64), (16, 64), (64,)] and np.all(b[16:32] == 1.0)
+    assert seen[16][0] is rnn_forward_torch and seen[16][1] == [(6, 16), (16, 16), (16,)]
+    zero = flow_experiment(lambda *a: np.zeros(3), None, None, T=3)
+    np.testing.assert_array_equal(zero["lstm"], np.zeros(3))           # a zero last step is returned as is

@@ -24,7 +24,7 @@ MUTANTS = [
            find="np.tanh(x @ Wx + prev_h @ Wh + b)", replace="np.tanh(x @ Wx + prev_h @ Wh) + b",
            loses=STEP + ["test_char_lm"]),
     # ---- rnn_step_backward
-        Mutant("step backward: db not summed over the batch", cell="rnn_step_backward",
+    Mutant("step backward: db not summed over the batch", cell="rnn_step_backward",
            find="db = da.sum(axis=0)", replace="db = da",
            loses=["test_rnn_step_backward", "test_rnn_backward", "test_char_lm"]),
     Mutant("step backward: dprev_h uses Wh instead of Wh.T", cell="rnn_step_backward",
@@ -32,12 +32,18 @@ MUTANTS = [
            loses=["test_rnn_step_backward", "test_rnn_backward"]),
     # ---- rnn_forward
     Mutant("forward: off by one, stores the state before the update", cell="rnn_forward",
-           find="        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n        h[:, t] = prev_h\n",
-           replace="        h[:, t] = prev_h\n        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n",
+           find="        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n"
+                "        h[:, t] = prev_h\n",
+           replace="        h[:, t] = prev_h\n"
+                   "        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n",
            loses=["test_rnn_forward", "test_char_lm"]),
     Mutant("forward: h0 fed to every step", cell="rnn_forward",
            find="rnn_step_forward(x[:, t], prev_h,", replace="rnn_step_forward(x[:, t], h0,",
            loses=["test_rnn_forward", "test_rnn_backward", "test_char_lm"]),
+    Mutant("forward: squeezed states (wrong shape when N = 1 or T = 1)", cell="rnn_forward",
+           find="        cache.append(step_cache)\n",
+           replace="        cache.append(step_cache)\n    h = np.squeeze(h)\n",
+           loses=["test_rnn_forward"]),
     # ---- rnn_backward
     Mutant("BPTT: gradient from the next step dropped (dh[:, t] only)", cell="rnn_backward",
            find="rnn_step_backward(dh[:, t] + dprev_h, cache[t])", replace="rnn_step_backward(dh[:, t], cache[t])",
@@ -45,7 +51,7 @@ MUTANTS = [
     Mutant("BPTT: weight gradients overwritten instead of summed", cell="rnn_backward",
            find="dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t", replace="dWx, dWh, db = dWx_t, dWh_t, db_t",
            loses=["test_rnn_backward", "test_char_lm"]),
-        # ---- word_embedding_forward
+    # ---- word_embedding_forward
     Mutant("embedding: 1-based ids", cell="word_embedding_forward",
            find="out = W[x]", replace="out = W[x - 1]",
            loses=["test_word_embedding_forward", "test_char_lm"]),
@@ -79,9 +85,10 @@ MUTANTS = [
            find="m = mask.reshape(N * T).astype(float)", replace="m = np.ones(N * T)",
            loses=["test_temporal_softmax_loss"]),
     Mutant("loss: averaged over N*T instead of N", cell="temporal_softmax_loss",
-           find="loss = -np.sum(m * log_probs[rows, y_flat]) / N", replace="loss = -np.sum(m * log_probs[rows, y_flat]) / (N * T)",
+           find="loss = -np.sum(m * log_probs[rows, y_flat]) / N",
+           replace="loss = -np.sum(m * log_probs[rows, y_flat]) / (N * T)",
            loses=["test_temporal_softmax_loss"]),
-        Mutant("loss: no max subtraction (overflows on large scores)", cell="temporal_softmax_loss",
+    Mutant("loss: no max subtraction (overflows on large scores)", cell="temporal_softmax_loss",
            find="shifted = flat - flat.max(axis=1, keepdims=True)", replace="shifted = flat",
            loses=["test_temporal_softmax_loss"]),
     # ---- char_lm_loss
@@ -89,7 +96,8 @@ MUTANTS = [
            find="temporal_softmax_loss(scores, y,", replace="temporal_softmax_loss(scores, x,",
            loses=["test_char_lm"]),
     Mutant("char-LM: dWx and dWh unpacked in the wrong order", cell="char_lm_loss",
-           find='demb, _, grads["Wx"], grads["Wh"], grads["b"]', replace='demb, _, grads["Wh"], grads["Wx"], grads["b"]',
+           find='demb, _, grads["Wx"], grads["Wh"], grads["b"]',
+           replace='demb, _, grads["Wh"], grads["Wx"], grads["b"]',
            loses=["test_char_lm"]),
     # ---- train_char_lm
     Mutant("training: gradient ascent", cell="train_char_lm",
@@ -105,7 +113,7 @@ MUTANTS = [
     Mutant("sample: generated character not fed back", cell="sample",
            find="W_embed[next_id]", replace="W_embed[ids[-1]]",
            loses=["test_sample"]),
-        Mutant("sample: global np.random instead of rng", cell="sample",
+    Mutant("sample: global np.random instead of rng", cell="sample",
            find="rng.choice(len(p)", replace="np.random.choice(len(p)",
            loses=["test_sample"]),
 ]
@@ -150,7 +158,7 @@ ALTERNATIVES = [
         "    for n in range(x.shape[0]):\n"
         "        for t in range(x.shape[1]):\n"
         "            dW[x[n, t]] += dout[n, t]\n")),
-        Alternative("affine: einsum", cell="temporal_affine_forward", solution=(
+    Alternative("affine: einsum", cell="temporal_affine_forward", solution=(
         "    out = np.einsum('ntd,dm->ntm', x, w) + b\n"
         "    cache = (x, w)\n")),
     Alternative("affine backward: einsum and tensordot", cell="temporal_affine_backward", solution=(

@@ -52,7 +52,8 @@ MUTANTS = [
            loses=["test_lstm_backward"]),
     # ---- gru_step_forward
     Mutant("gru forward: reset gate applied to the input term", cell="gru_step_forward",
-           find="n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])", replace="n = np.tanh(r * ax[:, 2 * H:] + ah[:, 2 * H:])",
+           find="n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])",
+           replace="n = np.tanh(r * ax[:, 2 * H:] + ah[:, 2 * H:])",
            loses=["test_gru_step_forward", "test_gru_step_backward"]),
     Mutant("gru forward: reset gate applied to h before the matmul (bias outside)", cell="gru_step_forward",
            find="n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])",
@@ -63,7 +64,8 @@ MUTANTS = [
            loses=["test_gru_step_forward"]),
     # ---- gru_step_backward
     Mutant("gru backward: reset gate not applied on the hidden-side n gradient", cell="gru_step_backward",
-           find="dah = np.concatenate([dar, daz, dan * r], axis=1)", replace="dah = np.concatenate([dar, daz, dan], axis=1)",
+           find="dah = np.concatenate([dar, daz, dan * r], axis=1)",
+           replace="dah = np.concatenate([dar, daz, dan], axis=1)",
            loses=["test_gru_step_backward"]),
     Mutant("gru backward: direct path dnext_h * z to dprev_h missing", cell="gru_step_backward",
            find="dprev_h = dnext_h * z + dah @ Wh.T", replace="dprev_h = dah @ Wh.T",
@@ -82,6 +84,13 @@ MUTANTS = [
     Mutant("clip: not in place (rebinds the loop variable)", cell="clip_grad_norm",
            find="g *= scale", replace="g = g * scale",
            loses=["test_clip_grad_norm"]),
+    Mutant("clip: torch's epsilon, divides by total_norm + 1e-6 (wrong for small norms)", cell="clip_grad_norm",
+           find="scale = max_norm / total_norm", replace="scale = max_norm / (total_norm + 1e-6)",
+           loses=["test_clip_grad_norm"]),
+    Mutant("clip: new arrays put into the list instead of scaling the arrays in place", cell="clip_grad_norm",
+           find="        for g in grads:\n            g *= scale",
+           replace="        for k, g in enumerate(grads):\n            grads[k] = g * scale",
+           loses=["test_clip_grad_norm"]),
     Mutant("clip: each array clipped by its own norm", cell="clip_grad_norm", solution=(
         "    total_norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))\n"
         "    for g in grads:\n"
@@ -98,6 +107,14 @@ MUTANTS = [
            loses=["test_gradient_flow"]),
     Mutant("flow: loss on every step", cell="gradient_norms_through_time",
            find="dh[:, -1] = 1.0", replace="dh[:] = 1.0",
+           loses=["test_gradient_flow"]),
+    Mutant("flow: params passed as one list (forward(x, h0, params))", cell="gradient_norms_through_time",
+           find="cache = forward(x, h0, *params)", replace="cache = forward(x, h0, params)",
+           loses=["test_gradient_flow"]),
+    Mutant("flow: right values, but the norms computed with torch (NumPy only: integrity)",
+           cell="gradient_norms_through_time",
+           find="norms = np.sqrt(np.sum(dx ** 2, axis=(0, 2)))",
+           replace="import torch\n    norms = torch.linalg.vector_norm(torch.as_tensor(dx), dim=(0, 2)).numpy()",
            loses=["test_gradient_flow"]),
 ]
 
@@ -168,11 +185,14 @@ ALTERNATIVES = [
         "    dx, dWx, dbx = dax @ Wx.T, x.T @ dax, dax.sum(0)\n"
         "    dprev_h = dah @ Wh.T + z * dnext_h\n"
         "    dWh, dbh = prev_h.T @ dah, dah.sum(0)\n")),
-    Alternative("clip: torch's formula (factor capped at 1, eps in the denominator)", cell="clip_grad_norm", solution=(
+    Alternative("clip: one concatenated norm, factor capped at 1, np.multiply in place", cell="clip_grad_norm",
+                solution=(
         "    total_norm = float(np.linalg.norm(np.concatenate([g.ravel() for g in grads])))\n"
-        "    factor = min(1.0, max_norm / (total_norm + 1e-6))\n"
+        "    factor = min(1.0, max_norm / total_norm)\n"
         "    for g in grads:\n"
         "        np.multiply(g, factor, out=g)\n")),
+    Alternative("clip: strict inequality at the tie (factor 1 there either way)", cell="clip_grad_norm",
+                find="if total_norm >= max_norm:", replace="if total_norm > max_norm:"),
     Alternative("flow: np.linalg.norm per step", cell="gradient_norms_through_time", solution=(
         "    h, cache = forward(x, h0, *params)\n"
         "    upstream = np.zeros(h.shape)\n"
