@@ -67,12 +67,13 @@ def cells_by_id(notebook):
     return found
 
 
-def exec_cells(notebook, grade_ids, namespace=None):
+def exec_cells(notebook, grade_ids, namespace=None, edit=None):
     """Execute the code cells with the given ``grade_ids`` of ``notebook``, in the order given.
 
     Lets scripts time or reuse a notebook's own implementations without copying their code.
     Inputs: a notebook path, a list of grade_id strings, an optional dict to execute in (default:
-    a fresh one). Returns the namespace. Raises ValueError naming grade_ids the notebook lacks.
+    a fresh one), an optional ``edit(grade_id, source) -> source`` applied before running a cell.
+    Returns the namespace. Raises ValueError naming grade_ids the notebook lacks.
     """
     grade_ids = [grade_ids] if isinstance(grade_ids, str) else list(grade_ids)
     if not grade_ids or not all(isinstance(g, str) for g in grade_ids):
@@ -83,5 +84,6 @@ def exec_cells(notebook, grade_ids, namespace=None):
         raise ValueError(f"grade_ids {missing} are not code cells of {notebook}")
     namespace = {"__name__": "__notebook__"} if namespace is None else namespace
     for gid in grade_ids:
-        exec(compile(cells[gid].source, f"{Path(notebook).name}:{gid}", "exec"), namespace)
+        source = edit(gid, cells[gid].source) if edit else cells[gid].source
+        exec(compile(source, f"{Path(notebook).name}:{gid}", "exec"), namespace)
     return namespace

@@ -19,6 +19,8 @@ MUTANTS = [
     Mutant("forward: CS231n gate order i, f, o, g", cell="lstm_cell_function",
            find="g = torch.tanh(a[:, 2 * H:3 * H])\n        o = torch.sigmoid(a[:, 3 * H:])",
            replace="o = torch.sigmoid(a[:, 2 * H:3 * H])\n        g = torch.tanh(a[:, 3 * H:])", loses=CELL),
+    Mutant("backward: db not summed over the batch (autograd would sum the (N, 4H) db silently)",
+           cell="lstm_cell_function", find="db = da.sum(dim=0)", replace="db = da", loses=CELL),
     # ---- Part 2: LSTM module
     Mutant("LSTM forward: CS231n gate order i, f, o, g", cell="lstm_module",
            find="g = torch.tanh(a[:, 2 * H:3 * H])\n            o = torch.sigmoid(a[:, 3 * H:])",
@@ -26,9 +28,13 @@ MUTANTS = [
     Mutant("LSTM forward: initial state ignored", cell="lstm_module",
            find="            h, c = state\n", replace="            h, c = x.new_zeros(N, H), x.new_zeros(N, H)\n",
            loses=LSTM_FWD),
+    Mutant("LSTM forward: state=None zeros made with torch.zeros (float32, CPU): fails for float64 x",
+           cell="lstm_module",
+           find="            h, c = x.new_zeros(N, H), x.new_zeros(N, H)\n",
+           replace="            h, c = torch.zeros(N, H), torch.zeros(N, H)\n", loses=LSTM_FWD),
     Mutant("LSTM.from_torch: weight_ih reshaped instead of transposed", cell="lstm_module",
-           find="model.Wx.copy_(lstm.weight_ih_l0.T)", replace="model.Wx.copy_(lstm.weight_ih_l0.reshape(model.Wx.shape))",
-           loses=LSTM_LOAD),
+           find="model.Wx.copy_(lstm.weight_ih_l0.T)",
+           replace="model.Wx.copy_(lstm.weight_ih_l0.reshape(model.Wx.shape))", loses=LSTM_LOAD),
     Mutant("LSTM.from_torch: bias_hh forgotten", cell="lstm_module",
            find="model.b.copy_(lstm.bias_ih_l0 + lstm.bias_hh_l0)", replace="model.b.copy_(lstm.bias_ih_l0)",
            loses=LSTM_LOAD),
@@ -36,6 +42,9 @@ MUTANTS = [
     Mutant("RNN forward: h0 ignored", cell="rnn_module",
            find="h = x.new_zeros(N, self.H) if h0 is None else h0", replace="h = x.new_zeros(N, self.H)",
            loses=RNN_FWD),
+    Mutant("RNN forward: h0=None zeros made with torch.zeros (float32, CPU): fails for float64 x", cell="rnn_module",
+           find="h = x.new_zeros(N, self.H) if h0 is None else h0",
+           replace="h = torch.zeros(N, self.H) if h0 is None else h0", loses=RNN_FWD),
     Mutant("RNN forward: off by one (out holds the previous state)", cell="rnn_module",
            find="            h = torch.tanh(x[:, t] @ self.Wx + h @ self.Wh + self.b)\n            outs.append(h)\n",
            replace="            outs.append(h)\n            h = torch.tanh(x[:, t] @ self.Wx + h @ self.Wh + self.b)\n",
@@ -63,6 +72,12 @@ MUTANTS = [
            find="    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)\n",
            replace="    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)\n    loss.backward()\n",
            loses=["test_tbptt_step"]),
+    Mutant("tbptt_step: gradient always rescaled to norm max_norm (scaled up when it is smaller)", cell="tbptt_step",
+           find="    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)\n",
+           replace=("    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))\n"
+                    "    for p in model.parameters():\n"
+                    "        p.grad.mul_(max_norm / norm)\n"),
+           loses=["test_tbptt_step"]),
     Mutant("sample: state not carried (model sees one character)", cell="sample",
            find="logits, state = model(x, state)", replace="logits, _ = model(x, None)", loses=["test_sample"]),
     Mutant("sample: scores multiplied by the temperature", cell="sample",
@@ -82,17 +97,21 @@ MUTANTS = [
            find="i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]\n    g = torch.tanh(a[:, 2 * H:3 * H])",
            replace="i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:3 * H]\n    g = torch.tanh(a[:, 3 * H:])",
            loses=["test_fast_lstm"]),
+    Mutant("FastLSTM: state=None zeros made with torch.zeros (float32, CPU): fails for float64 x", cell="fast_lstm",
+           find="h, c = x.new_zeros(N, H), x.new_zeros(N, H)", replace="h, c = torch.zeros(N, H), torch.zeros(N, H)",
+           loses=["test_fast_lstm"]),
 ]
 
 ALTERNATIVES = [
     Alternative("LSTMCellFunction: local derivatives stacked, einsum for the products", cell="lstm_cell_function",
-                find="""        da = torch.cat([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], dim=1)
-        dx = da @ Wx.T
+                find=("        da = torch.cat([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), "
+                      "do * o * (1 - o)], dim=1)\n"
+                      """        dx = da @ Wx.T
         dprev_h = da @ Wh.T
         dWx = x.T @ da
         dWh = prev_h.T @ da
         db = da.sum(dim=0)
-""", replace="""        local = torch.cat([i * (1 - i), f * (1 - f), 1 - g ** 2, o * (1 - o)], dim=1)
+"""), replace="""        local = torch.cat([i * (1 - i), f * (1 - f), 1 - g ** 2, o * (1 - o)], dim=1)
         da = torch.cat([di, df, dg, do], dim=1) * local
         dx = torch.einsum("nk,dk->nd", da, Wx)
         dprev_h = torch.mm(da, Wh.t())
