@@ -35,6 +35,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install -r requirements.txt -e .
+# bubblewrap sandboxes student code in `make autograde`; students' `make lab` works without it.
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq bubblewrap || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; }; } || \
+		echo "note: bubblewrap (bwrap) is missing: sandboxed autograding needs it (apt-get install bubblewrap)"
 	@touch $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers often run as root.
@@ -63,8 +67,14 @@ lecture-test: setup
 release: setup
 	$(TEST_ENV) $(BIN)/python -m instructor release
 
+# WORKERS: parallel submissions (default: one per core); SCHEDULER: a Dask scheduler address to
+# grade on an existing cluster; UNSANDBOXED=1 grades without the bubblewrap sandbox (not advised).
+WORKERS ?=
+SCHEDULER ?=
+UNSANDBOXED ?=
 autograde: setup
-	@$(TEST_ENV) $(BIN)/python -m instructor autograde "$(SUBMISSIONS)"
+	@$(TEST_ENV) $(BIN)/python -m instructor autograde "$(SUBMISSIONS)" $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(UNSANDBOXED),--unsandboxed)
 
 grades: setup
 	$(BIN)/python -m instructor grades

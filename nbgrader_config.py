@@ -2,8 +2,20 @@
 same file works in a clone, on a grading server and in the test suite's temporary roots."""
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+                                    AssignLatePenalties,
+                                    CheckCellMetadata,
+                                    ClearHiddenTests,
+                                    GetGrades,
+                                    IgnorePattern,
+                                    LimitOutput,
+                                    SaveAutoGrades,
+)
+
+from instructor.execute import ResilientExecute
+from instructor.feedback import LimitOutputBytes, SanitizeFeedback
+from instructor.timeouts import cell_timeout
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -12,13 +24,22 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"    # instructor notebooks: solutions + hidden tests
 c.CourseDirectory.release_directory = "assignments"  # student notebooks, generated, committed
 
-# Autograding: training cells need far more than nbgrader's 30 s default per cell.
+# Per-cell time limits carried by the notebook (instructor/timeouts.py): seconds for unit-test
+# cells, the stated budget (metadata "timeout") for training cells; a cell that runs over is
+# interrupted and the next one runs. `nbgrader validate` uses the same limits wherever it runs.
+c.Execute.timeout_func = cell_timeout
 c.Execute.timeout = 600
 c.Execute.kernel_name = "python3"
 c.Execute.interrupt_on_timeout = True
 
+# nbgrader 0.9's autograde steps, with a kernel that may die and come back (instructor/execute.py)
+# and outputs capped in bytes, not only lines (instructor/feedback.py).
+c.Autograde.autograde_preprocessors = [ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       LimitOutputBytes, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
 # A student who deletes a graded cell gets it back (scored as unanswered) instead of a crash.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback shows the visible tests and the student's results, never the hidden tests.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback shows the visible tests and the student's results, never the hidden tests (not even in
+# tracebacks) nor the grading machine's paths (instructor/feedback.py).
+c.GenerateFeedback.preprocessors = [GetGrades, SanitizeFeedback, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

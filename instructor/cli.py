@@ -1,19 +1,19 @@
 """Instructor commands behind `make release`, `make autograde` and `make grades`.
 
     python -m instructor release [assignment_id ...]
-    python -m instructor autograde <folder or .zip>
+    python -m instructor autograde <folder or .zip> [--workers N] [--scheduler ADDRESS] [--unsandboxed]
     python -m instructor grades
 
 Submissions use nbgrader's layout: ``<student_id>/<assignment_id>/<notebook>.ipynb`` (a zip may
 wrap that in one top folder). A submission that replaces an earlier, different one is kept:
 the earlier one is moved to ``backups/submitted/<timestamp>/`` first. Nothing is deleted.
-After grading, every submission goes through the integrity scan (``instructor.integrity``): what
-it finds is printed, written as a comment in the gradebook, and the test cells it affects are set
-to 0 and marked for manual review, so a human decides.
+Grading (``instructor.autograde``) runs every submission in a sandbox, in parallel, never stops
+the batch for one bad notebook, and ends with a status table; the integrity scan
+(``instructor.integrity``) reports what could fool a test cell, in the table and the gradebook.
 """
+import argparse
 import filecmp
 import importlib
-import json
 import shutil
 import sys
 import tempfile
@@ -21,7 +21,6 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import integrity
 from .course import UsageError, assignment_ids, course_root, run_nbgrader
 
 
@@ -90,8 +89,12 @@ def _same_tree(a, b):
     return files[0] == files[1] and all(filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False) for n in files[0])
 
 
-def autograde(submissions):
-    """Collect submissions (folder or zip) into submitted/, autograde them, write feedback."""
+def autograde(submissions, **options):
+    """Collect submissions (folder or zip) into submitted/, autograde them, write feedback.
+
+    options: workers (int, default one per core), scheduler (a Dask scheduler address),
+    unsandboxed (bool: grade without a sandbox, only when asked). Returns the exit status.
+    """
     if not submissions:
         raise UsageError("SUBMISSIONS is not set: make autograde SUBMISSIONS=<folder or .zip>")
     path = Path(submissions).expanduser()
@@ -114,24 +117,45 @@ def autograde(submissions):
                              f"with an assignment id among {', '.join(known)}")
         for student, aid, source in found:
             _store(student, aid, source)
-    _grade(found)
+    return _grade(found, options)
 
 
 # ---------------------------------------------------------------- grading
-def _grade(found):
-    """Autograde [(student, assignment, _)], apply the integrity scan, write feedback, print scores."""
-    with tempfile.TemporaryDirectory() as release_dir:
-        for aid in sorted({aid for _, aid, _ in found}):
-            # Registers the assignment in the gradebook without touching assignments/.
-            run_nbgrader("generate_assignment", aid, "--force", f"--CourseDirectory.release_directory={release_dir}")
-    findings = {}
-    for student, aid, _ in found:
-        print(f"autograding {student}/{aid} ...", flush=True)
-        run_nbgrader("autograde", aid, "--student", student, "--force")
-        findings[student, aid] = apply_integrity(student, aid)
-        run_nbgrader("generate_feedback", aid, "--student", student, "--force")
-    _print_scores(found)
-    _print_findings(findings)
+def _grade(found, options):
+    """Autograde [(student, assignment, _)] (see ``instructor.autograde``); print the status table.
+
+    Returns the exit status: 1 when any submission failed, else 0.
+    """
+    from . import autograde
+
+    statuses = autograde.autograde_all([(s, a) for s, a, _ in found], workers=options.get("workers"),
+                                       scheduler=options.get("scheduler"),
+                                       sandbox_settings=_sandbox_settings(options.get("unsandboxed")))
+    print(autograde.status_table(statuses))
+    print("feedback (HTML) is in feedback/<student>/<assignment>/; manual grading: formgrader in `make lab`")
+    failed = [s for s in statuses if s.state == "failed"]
+    if failed:
+        print(f"{len(failed)} submission(s) could not be graded (see the status column); the others were graded")
+    return 1 if failed else 0
+
+
+def _sandbox_settings(unsandboxed=False):
+    """Settings of the sandbox every kernel runs in, or None (only with an explicit request)."""
+    from . import sandbox
+
+    ok, reason = sandbox.available()
+    if not ok:
+        if not unsandboxed:
+            raise UsageError(f"no sandbox for student code ({reason}). Install bubblewrap (`make setup` does it when "
+                             "run as root), or grade WITHOUT a sandbox: make autograde UNSANDBOXED=1 ...")
+        print("WARNING: grading WITHOUT a sandbox: student code runs with your rights (UNSANDBOXED=1)",
+              file=sys.stderr)
+        return None
+    if unsandboxed:
+        print("WARNING: UNSANDBOXED=1: student code runs with your rights although a sandbox is available",
+              file=sys.stderr)
+        return None
+    return sandbox.course_settings(course_root())
 
 
 def numpy_only(aid):
@@ -142,71 +166,6 @@ def numpy_only(aid):
         return False
 
 
-def scan_submission(student, aid):
-    """{notebook name: [Finding]} for one autograded submission: static scan + run-time failures."""
-    root = course_root()
-    result = {}
-    for source in sorted((root / "solutions" / aid).glob("*.ipynb")):
-        submitted = root / "submitted" / student / aid / source.name
-        autograded = root / "autograded" / student / aid / source.name
-        found = []
-        if submitted.exists():
-            found += integrity.scan(json.loads(submitted.read_text()), json.loads(source.read_text()),
-                                    numpy_only(aid))
-        if autograded.exists():
-            found += integrity.runtime_findings(json.loads(autograded.read_text()))
-        if found:
-            result[source.stem] = found
-    return result
-
-
-def apply_integrity(student, aid):
-    """Scan one submission; set the affected test cells to 0 for manual review and comment why."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    findings = scan_submission(student, aid)
-    if not findings:
-        return findings
-    with Gradebook(f"sqlite:///{course_root() / 'gradebook.db'}") as gradebook:
-        for notebook, found in findings.items():
-            for finding in found:
-                for test in finding.affects:
-                    grade = gradebook.find_grade(test, notebook, aid, student)
-                    grade.manual_score, grade.needs_manual_grade = 0.0, True
-                try:
-                    comment = gradebook.find_comment(finding.cell, notebook, aid, student)
-                except MissingEntry:
-                    continue  # a cell the student added: the summary and the grades carry the finding
-                note = f"Integrity check: {finding.describe()}"
-                comment.manual_comment = "\n".join(filter(None, [comment.manual_comment, note]))
-        gradebook.db.commit()
-    return findings
-
-
-def _print_scores(found):
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course_root() / 'gradebook.db'}") as gradebook:
-        print(f"{'student':<20} {'assignment':<24} {'score':>8} {'max (all)':>10}")
-        for student, aid, _ in found:
-            sub = gradebook.find_submission(aid, student)
-            score = sum(g.score or 0 for nb in sub.notebooks for g in nb.grades)
-            print(f"{student:<20} {aid:<24} {score:>8.1f} {sub.max_score:>10.1f}")
-    print("feedback (HTML) is in feedback/<student>/<assignment>/; manual grading: formgrader in `make lab`")
-
-
-def _print_findings(findings):
-    flagged = {key: value for key, value in findings.items() if value}
-    if not flagged:
-        print("integrity scan: nothing found")
-        return
-    print("integrity scan: review these in the formgrader (the affected test cells were set to 0):")
-    for (student, aid), by_notebook in flagged.items():
-        for notebook, found in by_notebook.items():
-            for finding in found:
-                print(f"  {student}/{aid}/{notebook}: {finding.describe()}")
-
-
 def grades():
     """Export every grade in the gradebook to grades.csv."""
     if not (course_root() / "gradebook.db").exists():
@@ -215,16 +174,34 @@ def grades():
     print(f"wrote {course_root() / 'grades.csv'}")
 
 
+def _autograde_command(args):
+    """``autograde <folder or zip> [--workers N] [--scheduler ADDRESS] [--unsandboxed]``."""
+    parser = argparse.ArgumentParser(prog="python -m instructor autograde", exit_on_error=False, add_help=False)
+    parser.add_argument("submissions", nargs="?", default="")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--scheduler", default=None)
+    parser.add_argument("--unsandboxed", action="store_true")
+    try:
+        options, unknown = parser.parse_known_args(args)
+    except argparse.ArgumentError as problem:
+        raise UsageError(str(problem)) from None
+    if unknown:
+        raise UsageError(f"unknown arguments {unknown}: use --workers N, --scheduler ADDRESS, --unsandboxed")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError(f"WORKERS must be a positive integer, got {options.workers}")
+    return autograde(options.submissions, workers=options.workers, scheduler=options.scheduler or None,
+                     unsandboxed=options.unsandboxed)
+
+
 def main(argv):
     commands = {"release": lambda args: release(tuple(args)),
-                "autograde": lambda args: autograde(args[0] if args else ""),
+                "autograde": _autograde_command,
                 "grades": lambda args: grades()}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
     try:
-        commands[argv[0]](argv[1:])
+        return commands[argv[0]](argv[1:]) or 0
     except UsageError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    return 0

@@ -72,6 +72,11 @@ def _is_test(cell):
     return cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
 
 
+def autograded_ids(source_nb):
+    """grade_ids of the autograded test cells of a notebook, in order."""
+    return [_meta(c)["grade_id"] for c in source_nb["cells"] if _is_test(c)]
+
+
 def _locked_ids(source_nb):
     """grade_ids of the source's code cells that the autograder restores (locked, not solutions)."""
     return {_meta(c)["grade_id"] for c in source_nb["cells"] if c.get("cell_type") == "code"
