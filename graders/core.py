@@ -92,11 +92,20 @@ def compare(name, got, expected, tol, hint=None):
     - hint: optional str, the usual mistake, appended to a failure
     Raises CheckFailure (wrong value, shape, None, NaN/inf); ValueError for a bad ``tol``.
     """
-    if not (isinstance(tol, float) and tol > 0):
-        raise ValueError(f"tol must be a positive float, got {tol!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if hint is not None and not isinstance(hint, str):
+        raise ValueError(f"hint must be a string or None, got {type(hint).__name__}")
     if type(expected).__module__.startswith("torch"):
         expected = expected.detach().cpu().numpy()
-    expected = np.asarray(expected, dtype=np.float64)
+    try:
+        if expected is None:
+            raise TypeError
+        expected = np.asarray(expected, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected must be an array of numbers, got {type(expected).__name__}") from None
     got = _as_array(got, name, expected.shape)
     if got.shape != expected.shape:
         fail(name, f"expected shape {expected.shape}, got {got.shape}.", hint)
@@ -106,6 +115,12 @@ def compare(name, got, expected, tol, hint=None):
     if not error <= tol:
         fail(name, f"relative error {error:.2e} is above the tolerance {tol:.0e}.", hint)
     return error
+
+
+def assert_close(name, got, expected, tol, hint=None):
+    """``compare`` for a test cell's last line: returns None, since nbgrader reads a number left
+    as a test cell's value as a partial score."""
+    compare(name, got, expected, tol, hint)
 
 
 def compare_exact(name, got, expected, hint=None):

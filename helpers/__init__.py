@@ -1,26 +1,27 @@
-"""Helper package of the RNN course.
+"""What students and lectures import: data, text, demos, plots, widgets and training utilities.
 
-One module per concern:
+One module per concern (nothing here computes a graded answer; the checks live in ``graders``):
 
-- ``helpers.torch_utils`` -- seeding and device selection
-- ``helpers.gradcheck``   -- relative error and numerical gradients
-- ``helpers.checks``      -- the graders' checks (student-friendly failure messages)
-- ``helpers.data``        -- dataset paths, loaders and deterministic generators
-
-Nothing in this package solves a graded exercise.
+- ``helpers.torch_utils``   seeding (``seed_everything``) and device selection (``get_device``)
+- ``helpers.gradcheck``     relative error and centred-difference numerical gradients
+- ``helpers.data``          dataset paths and the seq2seq generators (dates, addition)
+- ``helpers.text``          the Shakespeare corpus, character vocabularies, truncated-BPTT batches
+- ``helpers.gradient_flow`` gradient norms through time, spectral norms, the loss cliff, a torch RNN
+  baseline and recurrent initialisations (lectures 03-04, a2)
+- ``helpers.tasks``         the delayed-recall task and its small recurrent classifiers (lecture 04, a2)
+- ``helpers.rnn_demos``     the small models and widgets of lectures 01-02
+- ``helpers.attention``     seq2seq training, exact match, attention plots and the explorer (lecture 05, a4)
+- ``helpers.benchmark``     synchronised timing of forward + backward passes (a3, scripts/)
 """
-from .checks import assert_close, report
 from .data import dataset_path, datasets_dir
 from .gradcheck import numerical_gradient, rel_error
 from .torch_utils import get_device, seed_everything
 
 __all__ = [
-    "assert_close",
     "dataset_path",
     "datasets_dir",
     "get_device",
     "numerical_gradient",
     "rel_error",
-    "report",
     "seed_everything",
 ]
