@@ -35,6 +35,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install -r requirements.txt -e .
+# nbgrader finds the course's configuration (per-cell time limits...) wherever it runs, e.g. a
+# student's `nbgrader validate` or JupyterLab's Validate button from an assignment's folder.
+	@mkdir -p $(VENV)/etc/jupyter
+	@printf '# Written by `make setup`: the course configuration, wherever nbgrader runs.\nload_subconfig("%s")\n' \
+		"$(abspath nbgrader_config.py)" > $(VENV)/etc/jupyter/nbgrader_config.py
 # bubblewrap sandboxes student code in `make autograde`; students' `make lab` works without it.
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ apt-get install -y -qq bubblewrap || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; }; } || \

@@ -37,8 +37,9 @@ def _int(value, arg, minimum=0):
 
 def _check_data(data, arg="data"):
     if not isinstance(data, dict) or any(k not in data for k in _KEYS):
+        keys = f" with keys {sorted(data)}" if isinstance(data, dict) else ""
         raise ValueError(f"{arg} must be a dict with the keys {_KEYS} (see helpers.data.encode_pairs), "
-                         f"got {type(data).__name__}" + (f" with keys {sorted(data)}" if isinstance(data, dict) else ""))
+                         f"got {type(data).__name__}{keys}")
     n = len(data["src"])
     if any(len(data[k]) != n for k in _KEYS):
         raise ValueError(f"{arg}: all arrays must have the same number of rows")
@@ -179,7 +180,7 @@ def fit(model, loss_fn, data, steps, batch_size=256, lr=1e-2, clip=1.0, seed=0, 
     start = time.process_time()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .training import tqdm
         bar = tqdm(total=steps, desc=desc, leave=False)
     model.train()
     order, epoch = [], 0

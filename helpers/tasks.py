@@ -170,7 +170,7 @@ def train_recall(kind, gap, hidden_size=32, steps=300, batch_size=32, lr=1e-2, m
     losses = []
     iterator = range(steps)
     if progress:
-        from tqdm.auto import tqdm
+        from .training import tqdm
         iterator = tqdm(iterator, desc=f"{kind} gap={gap}", leave=False)
     for step in iterator:
         x, y = delayed_recall(batch_size, gap, n_symbols, n_noise, seed=1000 * seed + step + 1)
