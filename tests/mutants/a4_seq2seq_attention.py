@@ -12,9 +12,10 @@ the loss seq2seq_loss, so a variant of any of those cells runs both groups.
 
 Budget: the heavy mutants are chosen among realistic mistakes that fail fast in training (a
 shape error, a NaN loss, which fit reports at once, or a model that `give_up` stops after 80
-date steps / 300 addition steps); the alternatives and the free-running decoder (which trains
-fine: only its unit test catches it) train fully, about 10 s dates + 25 s addition each on one
-core.
+date steps / 300 addition steps); the alternatives, the free-running decoder and the encoder
+without total_length (which train fine: only their unit tests catch them) train fully, about
+10 s dates + 25 s addition each on one core. Both accuracy cells score the visible split and,
+hidden, a split the grader draws from a seed (graders.a4_seq2seq_attention).
 """
 from grading import Alternative, Mutant
 
@@ -41,9 +42,21 @@ MUTANTS = [
            find="weights = torch.softmax(scores, dim=-1)", replace="weights = torch.softmax(scores, dim=1)",
            loses=["test_dot_product_attention"]),
     Mutant("dot: mask applied after the softmax", cell="dot_product_attention",
-           find="        scores = scores.masked_fill(~mask, float(\"-inf\"))\n    weights = torch.softmax(scores, dim=-1)\n",
-           replace="    weights = torch.softmax(scores, dim=-1)\n    if mask is not None:\n        weights = weights * mask\n",
+           find=("        scores = scores.masked_fill(~mask, float(\"-inf\"))\n"
+                 "    weights = torch.softmax(scores, dim=-1)\n"),
+           replace=("    weights = torch.softmax(scores, dim=-1)\n"
+                    "    if mask is not None:\n        weights = weights * mask\n"),
            loses=["test_dot_product_attention"]),
+    Mutant("dot: mask=None not handled (the mask is always applied)", cell="dot_product_attention",
+           find="    if mask is not None:\n", replace="    if True:\n",
+           loses=["test_dot_product_attention"]),  # caught by the visible mask_kind=None case
+    Mutant("dot: scale=False ignored", cell="dot_product_attention",
+           find="    if scale:\n", replace="    if True:\n",
+           loses=["test_dot_product_attention"]),  # caught by the visible scale=False case
+    Mutant("dot: a (N, L, S) mask broadcast as if it were (N, S)", cell="dot_product_attention",
+           find="        if mask.dim() == 2:\n            mask = mask[:, None, :]\n",
+           replace="        mask = mask[:, None, :]\n",
+           loses=["test_dot_product_attention"]),  # caught by the visible causal case
     # ---- Encoder
     Mutant("encoder: enforce_sorted left at True", cell="encoder",
            find="enforce_sorted=False", replace="enforce_sorted=True",
@@ -51,6 +64,9 @@ MUTANTS = [
     Mutant("encoder: directions concatenated instead of summed", cell="encoder",
            find="outputs = out[:, :, :H] + out[:, :, H:]", replace="outputs = out",
            loses=["test_encoder", "test_dates_accuracy", "test_addition_attention"]),
+    Mutant("encoder: unpacked without total_length", cell="encoder",
+           find=", total_length=src.shape[1])", replace=")",
+           loses=["test_encoder"]),  # training trims its batches, so only the visible extra_pad case sees it
     # ---- AttnDecoder
     Mutant("decoder: fed its own outputs when teacher forcing was asked", cell="decoder",
            find="            logits, s, weights = self.step(tgt_in[:, t], s, enc_outputs, src_mask)\n",
@@ -67,6 +83,9 @@ MUTANTS = [
     Mutant("greedy: feeds <start> at every step", cell="greedy_decode",
            find="model.decoder.step(y, s, enc_outputs, src_mask)",
            replace="model.decoder.step(torch.full_like(y, start_id), s, enc_outputs, src_mask)",
+           loses=["test_greedy_decode"]),
+    Mutant("greedy: attention rows not zeroed after <end>", cell="greedy_decode",
+           find="weights.append(w * (~finished)[:, None])", replace="weights.append(w)",
            loses=["test_greedy_decode"]),
     Mutant("greedy: never stops before max_len", cell="greedy_decode",
            find="            if finished.all():\n                break\n", replace="",
@@ -107,7 +126,8 @@ ALTERNATIVES = [
         "        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(src), lengths, batch_first=True,\n"
         "                                                   enforce_sorted=False)\n"
         "        out, h_n = self.rnn(packed)\n"
-        "        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])\n"), replace=(
+        "        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])\n"),
+        replace=(
         "        lengths = src_mask.sum(dim=1)\n"
         "        order = torch.argsort(lengths, descending=True)\n"
         "        unsort = torch.argsort(order)\n"
