@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "instructor")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "pipeline"), str(ROOT / "tests" / "instructor")]
 
 import attacks  # noqa: E402
 

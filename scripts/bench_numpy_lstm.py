@@ -1,6 +1,6 @@
 """Benchmark: the reference NumPy LSTM (forward + backward) against one matrix multiply.
 
-Not a timed test (pytest does not collect tests/benchmarks). It loads the reference code straight
+Not a timed test (a script in scripts/, which pytest does not collect). It loads the reference code straight
 from the solution notebook -- the code cells with grade_ids ``sigmoid``, ``lstm_step_forward``,
 ``lstm_step_backward``, ``lstm_forward``, ``lstm_backward`` and the optional part's
 ``lstm_forward_fast`` / ``lstm_backward_fast`` -- checks that both versions agree, and times them

@@ -1,5 +1,5 @@
 """Variants of a2_lstm_numpy: realistic wrong edits (each must lose exactly the listed test cells)
-and correct alternatives (must keep full marks). Checked by tests/test_grading.py."""
+and correct alternatives (must keep full marks). Checked by tests/pipeline/test_grading.py."""
 from grading import Alternative, Mutant
 
 # The long-range training cells call lstm_forward / lstm_backward, which call the step functions.

@@ -8,7 +8,7 @@ import nbformat
 import pipeline
 import pytest
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_course"
 MUTANTS = FIXTURE / "mutants"
 AID = "fx_tiny"
 SOURCE = FIXTURE / "solutions" / AID / f"{AID}.ipynb"

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "solutions" / "a3_rnn_pytorch" / "a3_rnn_pytorch.ipynb"
 CELLS = ["lstm_cell_function", "lstm_module", "rnn_module", "tbptt_step", "sample", "fast_lstm"]
 

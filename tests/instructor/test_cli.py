@@ -12,7 +12,7 @@ import pytest
 from instructor import cli as instructor
 from instructor.course import ROOT_ENV
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_course"
 AID = "fx_tiny"
 
 

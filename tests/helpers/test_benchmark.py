@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from helpers import benchmark as bm  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeTimer:

@@ -42,7 +42,7 @@ from instructor.course import assignment_ids, nbgrader_env, run_nbgrader  # noqa
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HEAVY_TAG, DEFAULT_GROUP, ALL_GROUPS = "heavy", "default", "*"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
 
 

@@ -11,8 +11,8 @@ import nbformat
 import pipeline
 import pytest
 
-COURSE = Path(__file__).resolve().parent.parent
-MUTANTS = Path(__file__).resolve().parent / "mutants"
+COURSE = Path(__file__).resolve().parents[2]
+MUTANTS = Path(__file__).resolve().parents[1] / "mutants"
 MIN_MUTANTS, MIN_ALTERNATIVES = 2, 1
 
 pipeline.register(globals(), COURSE, MUTANTS)
