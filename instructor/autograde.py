@@ -384,8 +384,8 @@ def autograde_all(found, workers=None, scheduler=None, sandbox_settings=None, bu
     """Grade [(student, aid)] already stored in submitted/; return one Status per submission."""
     from tqdm.auto import tqdm
 
-    register(sorted({aid for _, aid in found}))
     jobs, statuses = build_jobs(found, sandbox_settings, budget_s)
+    register(sorted({job["assignment"] for job in jobs}))
     by_key = {(j["student"], j["assignment"]): j for j in jobs}
     bar = tqdm(total=len(jobs), unit="submission", desc="autograding", disable=not progress or not jobs,
                file=sys.stdout)

@@ -9,3 +9,15 @@ HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE / "pipeline"), str(HERE / "instructor")]
 
 collect_ignore_glob = ["fixtures/*", "mutants/*"]
+
+# Longest scopes first: pytest-xdist (--dist loadscope) hands out scopes in collection order, so
+# starting the long ones first keeps both workers busy to the end (longest-processing-time first).
+HEAVY_FIRST = ("TestVariants_a4_seq2seq_attention", "TestPipeline_a4_seq2seq_attention", "test_autograde_batch",
+               "test_autograde_integrity", "TestPipeline_", "TestVariants_a3_rnn_pytorch")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        return next((i for i, key in enumerate(HEAVY_FIRST) if key in item.nodeid), len(HEAVY_FIRST))
+
+    items.sort(key=rank)

@@ -6,6 +6,7 @@ import html
 import io
 import re
 import shutil
+import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -100,9 +101,13 @@ def course(tmp_path_factory):
     for folder in ("solutions", "assignments"):
         shutil.copytree(FIXTURE / folder, root / folder)
     subs = write_batch(tmp_path_factory.mktemp("subs"), submissions(root))
+    archive = subs.parent / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # wrapped in one top folder, as LMS downloads are
+        for path in subs.rglob("*.ipynb"):
+            zf.write(path, Path("batch") / path.relative_to(subs))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
-        code, out = run(["autograde", str(subs), "--workers", "2"])
+        code, out = run(["autograde", str(archive), "--workers", "2"])
         yield root, subs, code, out
 
 
@@ -133,6 +138,8 @@ def test_one_bad_notebook_never_stops_the_batch(course):
         assert scores(root, student) == FULL, student
         assert (root / "feedback" / student / AID / f"{AID}.html").exists()
     assert "graded 'fx_tiny (1).ipynb' as 'fx_tiny.ipynb'" in out
+    feedback = feedback_text(root, "ok")
+    assert "assert_close('axpy', axpy(2.0" in feedback and "Score: 2.0 / 2.0" in feedback
 
 
 def test_a_dead_kernel_costs_only_the_cells_it_broke(course):

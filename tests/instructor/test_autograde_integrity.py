@@ -1,6 +1,8 @@
 """Through the real `make autograde` path (instructor API, nbgrader, a temporary course root): a
 student who rebinds the checks or hands a1's functions to torch-backed course code gets no credit
-for them and is named in the summary and the gradebook comments; honest work raises no alarm."""
+for them and is named in the summary and the gradebook comments. (No false alarm on honest work:
+test_integrity.py scans the references, every alternative and honest extras; the pipeline grades
+the references and alternatives, NumPy-only guard included, at full marks.)"""
 import shutil
 from pathlib import Path
 
@@ -27,8 +29,7 @@ def graded(tmp_path_factory):
     reference = nbformat.read(COURSE / "solutions" / AID / NB, 4)
     release = nbformat.read(COURSE / "assignments" / AID / NB, 4)
     subs = root.parent / f"{root.name}_subs"
-    for student, nb in {"rebinder": attacks.rebinding(release), "standin": attacks.stand_ins(reference),
-                        "honest": attacks.honest_extras(reference)}.items():
+    for student, nb in {"rebinder": attacks.rebinding(release), "standin": attacks.stand_ins(reference)}.items():
         (subs / student / AID).mkdir(parents=True)
         nbformat.write(nbformat.from_dict(nb), subs / student / AID / NB)
     with pytest.MonkeyPatch.context() as patch:
@@ -39,7 +40,7 @@ def graded(tmp_path_factory):
         out = io.StringIO()
         with redirect_stdout(out):
             assert cli.main(["autograde", str(subs)]) == 0
-        yield root, out.getvalue(), {s: _scores(root, s) for s in ("rebinder", "standin", "honest")}
+        yield root, out.getvalue(), {s: _scores(root, s) for s in ("rebinder", "standin")}
 
 
 def block(out, student):
@@ -78,10 +79,3 @@ def test_torch_stand_ins_earn_nothing_for_those_functions_and_are_reported(grade
         comment = gradebook.find_comment("rnn_forward", AID, AID, "standin").manual_comment
         grade = gradebook.find_grade("test_rnn_forward", AID, AID, "standin")
     assert "helpers.gradient_flow" in comment and grade.needs_manual_grade
-
-
-def test_honest_work_keeps_full_marks_and_raises_no_alarm(graded):
-    root, out, scores = graded
-    lost = {gid: s for gid, s in scores["honest"].items() if s[0] < s[1]}
-    assert lost == {}, f"honest extras lost points: {lost}"
-    assert "note:" not in block(out, "honest"), block(out, "honest")
