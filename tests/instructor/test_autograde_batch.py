@@ -5,7 +5,6 @@ import copy
 import html
 import io
 import re
-import shutil
 import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -96,10 +95,7 @@ def run(args):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(grading.CONFIG_FILE, root / "nbgrader_config.py")
-    for folder in ("solutions", "assignments"):
-        shutil.copytree(FIXTURE / folder, root / folder)
+    root = grading.course_copy(FIXTURE, tmp_path_factory.mktemp("course"))
     subs = write_batch(tmp_path_factory.mktemp("subs"), submissions(root))
     archive = subs.parent / "batch.zip"
     with zipfile.ZipFile(archive, "w") as zf:  # wrapped in one top folder, as LMS downloads are

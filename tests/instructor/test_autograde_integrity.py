@@ -3,7 +3,6 @@ student who rebinds the checks or hands a1's functions to torch-backed course co
 for them and is named in the summary and the gradebook comments. (No false alarm on honest work:
 test_integrity.py scans the references, every alternative and honest extras; the pipeline grades
 the references and alternatives, NumPy-only guard included, at full marks.)"""
-import shutil
 from pathlib import Path
 
 import attacks
@@ -22,10 +21,7 @@ NB = f"{AID}.ipynb"
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde three a1 submissions once; return (course root, printed output, scores)."""
-    root = tmp_path_factory.mktemp("a1_course")
-    shutil.copy(COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
-    for folder in ("solutions", "assignments"):
-        shutil.copytree(COURSE / folder / AID, root / folder / AID)
+    root = grading.course_copy(COURSE, tmp_path_factory.mktemp("a1_course"), AID)
     reference = nbformat.read(COURSE / "solutions" / AID / NB, 4)
     release = nbformat.read(COURSE / "assignments" / AID / NB, 4)
     subs = root.parent / f"{root.name}_subs"

@@ -15,10 +15,7 @@ AID = "fx_tiny"
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(grading.CONFIG_FILE, root / "nbgrader_config.py")
-    for folder in ("solutions", "assignments"):
-        shutil.copytree(FIXTURE / folder, root / folder)
+    root = grading.course_copy(FIXTURE, tmp_path_factory.mktemp("course"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
         yield root

@@ -293,6 +293,19 @@ def total(scores):
     return sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
 
 
+def course_copy(source_root, dest, assignment_id=None):
+    """A course root at ``dest``: the course's nbgrader config plus ``solutions/`` and ``assignments/``
+    of ``source_root`` (only ``assignment_id`` when given). Returns ``dest`` (a Path)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CONFIG_FILE, dest / "nbgrader_config.py")
+    for folder in ("solutions", "assignments"):
+        source = Path(source_root) / folder
+        shutil.copytree(source / assignment_id if assignment_id else source,
+                        dest / folder / assignment_id if assignment_id else dest / folder)
+    return dest
+
+
 # ---------------------------------------------------------------- fast path for variants
 def apply_variant(nb, variant):
     """Return a copy of solution notebook ``nb`` with ``variant``'s edit applied."""
