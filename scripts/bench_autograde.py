@@ -56,7 +56,7 @@ def grade(submissions, workers):
             shutil.copytree(ROOT / folder / AID, course / folder / AID)
         for student, (name, nb) in submissions.items():
             (subs / student / AID).mkdir(parents=True)
-            nbformat.write(nb, subs / student / AID / name)
+            nbformat.write(nbformat.from_dict(nb), subs / student / AID / name)
         import os
 
         os.environ[ROOT_ENV] = str(course)
