@@ -253,8 +253,6 @@ def register(aids):
 
 def build_jobs(found, sandbox_settings, budget_s):
     """Job specs for [(student, aid)], and Status rows for those skipped as unchanged."""
-    from .cli import numpy_only
-
     root, jobs, skipped, cache = course_root(), [], [], {}
     config = (root / "nbgrader_config.py").read_text()
     for student, aid in found:
@@ -269,7 +267,7 @@ def build_jobs(found, sandbox_settings, budget_s):
         jobs.append({"student": student, "assignment": aid, "config": config, "template_db": template_db,
                      "notebooks": {p.name: p.read_bytes() for p in folder.glob("*.ipynb")},
                      "sources": {p.stem: p.read_text() for p in (root / "solutions" / aid).glob("*.ipynb")},
-                     "releases": releases, "numpy_only": numpy_only(aid), "budget_s": budget_s,
+                     "releases": releases, "numpy_only": integrity.numpy_only(aid), "budget_s": budget_s,
                      "sandbox": sandbox_settings, "hashes": (sub_hash, grader)})
     return jobs, skipped
 

@@ -13,7 +13,6 @@ the batch for one bad notebook, and ends with a status table; the integrity scan
 """
 import argparse
 import filecmp
-import importlib
 import shutil
 import sys
 import tempfile
@@ -156,14 +155,6 @@ def _sandbox_settings(unsandboxed=False):
               file=sys.stderr)
         return None
     return sandbox.course_settings(course_root())
-
-
-def numpy_only(aid):
-    """True when the assignment's grader declares NUMPY_ONLY (its parts must not use torch)."""
-    try:
-        return bool(getattr(importlib.import_module(f"graders.{aid}"), "NUMPY_ONLY", False))
-    except ImportError:
-        return False
 
 
 def grades():

@@ -22,7 +22,8 @@ import importlib
 import types
 from dataclasses import dataclass
 
-INTEGRITY = "INTEGRITY"
+from graders.core import INTEGRITY
+
 TORCH_MODULES = {"torch", "tensorflow", "jax", "jaxlib", "cupy", "keras", "graders"}
 # course modules whose functions run torch (a1/a2 students must not hand their work to them)
 TORCH_HELPERS = {"helpers.gradient_flow", "helpers.attention", "helpers.benchmark", "helpers.rnn_demos",
@@ -158,6 +159,14 @@ def _defining_module(module, name):
     except (ImportError, AttributeError):
         return module
     return obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None) or module
+
+
+def numpy_only(aid):
+    """True when the assignment's grader declares NUMPY_ONLY (its parts must not use torch)."""
+    try:
+        return bool(getattr(importlib.import_module(f"graders.{aid}"), "NUMPY_ONLY", False))
+    except ImportError:
+        return False
 
 
 # ---------------------------------------------------------------- the scan

@@ -9,7 +9,6 @@ import nbformat
 import pytest
 
 from instructor import integrity
-from instructor.cli import numpy_only
 
 COURSE = Path(__file__).resolve().parents[2]
 MUTANTS = COURSE / "tests" / "mutants"
@@ -28,21 +27,21 @@ def release_nb(aid):
 def test_no_alarm_on_reference_blank_and_honest_work(aid):
     src = source_nb(aid)
     for label, nb in [("reference", src), ("blank release", release_nb(aid)), ("honest", attacks.honest_extras(src))]:
-        assert integrity.scan(nb, src, numpy_only(aid)) == [], f"{aid}: false alarm on the {label}"
+        assert integrity.scan(nb, src, integrity.numpy_only(aid)) == [], f"{aid}: false alarm on the {label}"
 
 
 @pytest.mark.parametrize("aid", AIDS)
 def test_no_alarm_on_any_alternative(aid):
     src = source_nb(aid)
     for alternative in grading.load_spec(MUTANTS, aid).alternatives:
-        found = integrity.scan(grading.apply_variant(src, alternative), src, numpy_only(aid))
+        found = integrity.scan(grading.apply_variant(src, alternative), src, integrity.numpy_only(aid))
         assert found == [], f"{aid}: alternative {alternative.name!r} raised {[f.describe() for f in found]}"
 
 
 @pytest.mark.parametrize("aid", AIDS)
 def test_rebinding_every_check_is_found_and_costs_every_test(aid):
     src = source_nb(aid)
-    found = integrity.scan(attacks.rebinding(release_nb(aid)), src, numpy_only(aid))
+    found = integrity.scan(attacks.rebinding(release_nb(aid)), src, integrity.numpy_only(aid))
     rebinds = [f for f in found if f.kind == "rebinds"]
     assert rebinds and "grader" in rebinds[0].detail
     assert set(rebinds[0].affects) == set(grading.autograded_tests(src))
