@@ -26,11 +26,17 @@ Cells tagged ``heavy`` or ``heavy:<group>`` (training runs and the test cells th
 are skipped for a variant unless it edits a cell that their group uses (``HEAVY_USES``: a set of
 solution grade_ids used by every group, or ``{group: set}``) or a cell of the group itself, so a
 mutant of a function that training uses is still checked against the training cell.
+
+The fast path (``run_variants``) runs ``forkrun.py``: one IPython process executes the reference
+notebook once and forks at each edited cell, so a variant costs only the cells from its edit on
+(``execute_scores``, a fresh nbclient kernel per variant, is the plain path it must agree with).
+Each mutant gets its own run; alternatives of different cells share one (``rounds``).
 """
 import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,14 +352,15 @@ def _occurrences(text, sub):
 
 
 def execute_scores(nb, workdir, run_groups=None, timeout=600):
-    """Execute a notebook the way the autograder does and score its test cells.
+    """Execute a notebook in a fresh Jupyter kernel (nbclient) and score its test cells.
 
-    Test cells are scored by nbgrader's own ``determine_grade`` (an error or any stderr output
-    scores 0, a number as the last value is a partial score). Heavy cells
-    of groups not in ``run_groups`` are skipped and left unscored (None = run everything).
+    The slow, plain path: ``run_variants`` must agree with it (tests/pipeline/test_grading_harness).
+    Test cells are scored by nbgrader's own ``determine_grade``. Heavy cells of groups not in
+    ``run_groups`` are skipped and left unscored (None = run everything).
     Returns {grade_id: (score, max_score)}.
     """
     from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     tests = autograded_tests(nb)
@@ -367,8 +374,6 @@ def execute_scores(nb, workdir, run_groups=None, timeout=600):
     finally:
         os.environ.clear()
         os.environ.update(old_env)
-    from nbgrader.utils import determine_grade  # nbgrader's own rule: error/stderr = 0, number = partial
-
     return {grade_id(c): tuple(float(v) for v in determine_grade(c)) for c in nb.cells if grade_id(c) in tests}
 
 
@@ -383,28 +388,121 @@ def groups_to_run(source_nb, variant, spec):
     return {g for g in groups if g in own or variant.cell in every | spec.heavy_uses.get(g, frozenset())}
 
 
-def check_variant(course_root, assignment_id, variant, spec, workdir):
-    """Run ``variant`` through the fast path and assert that it loses exactly ``variant.loses``."""
-    folder = Path(course_root) / "solutions" / assignment_id
-    nb_paths = notebooks(folder)
+def variant_notebook(course_root, assignment_id, variant):
+    """The solution notebook a variant edits (``variant.notebook`` when the assignment has several)."""
+    paths = notebooks(Path(course_root) / "solutions" / assignment_id)
     if variant.notebook:
-        nb_paths = [p for p in nb_paths if p.name == variant.notebook]
-    if len(nb_paths) != 1:
-        raise SpecError(f"{variant.name}: name the notebook (notebook=...) among {[p.name for p in notebooks(folder)]}")
-    source = nbformat.read(nb_paths[0], 4)
-    tests = autograded_tests(source)
-    unknown = set(variant.loses) - set(tests)
-    if unknown:
-        raise SpecError(f"{variant.name}: loses names cells that are not autograded tests: {sorted(unknown)}")
-    run_groups = groups_to_run(source, variant, spec)
-    mutated = apply_variant(source, variant)
-    shutil.copytree(folder, workdir, dirs_exist_ok=True)
-    scores = execute_scores(mutated, workdir, run_groups=run_groups)
-    failed = {gid for gid, (s, m) in scores.items() if s < m}
+        paths = [p for p in paths if p.name == variant.notebook]
+    if len(paths) != 1:
+        raise SpecError(f"{variant.name}: name the notebook (notebook=...) among "
+                        f"{[p.name for p in notebooks(Path(course_root) / 'solutions' / assignment_id)]}")
+    return paths[0]
+
+
+def _job_cells(nb):
+    """The code cells of a notebook as ``forkrun`` job cells."""
+    from instructor.timeouts import cell_timeout
+
+    tests = autograded_tests(nb)
+    return [{"source": c.source, "group": heavy_group(c), "grade_id": grade_id(c), "timeout": cell_timeout(c),
+             "points": tests.get(grade_id(c))} for c in nb.cells if c.cell_type == "code"]
+
+
+def _job_run(source, run, spec):
+    """Variants applied together as one ``forkrun`` run: {name, edits {code index: source}, groups}."""
+    edits, groups = {}, set()
+    for variant in run:
+        unknown = set(variant.loses) - set(autograded_tests(source))
+        if unknown:
+            raise SpecError(f"{variant.name}: loses names cells that are not autograded tests: {sorted(unknown)}")
+        code = [c for c in apply_variant(source, variant).cells if c.cell_type == "code"]
+        index = next(i for i, c in enumerate(code) if grade_id(c) == variant.cell)
+        edits[str(index)] = code[index].source
+        groups |= groups_to_run(source, variant, spec)
+    return {"name": _job_name(run), "edits": edits, "groups": sorted(groups)}
+
+
+def rounds(alternatives):
+    """Alternatives in groups that edit different cells of one notebook (first fit, in order).
+
+    A group is scored in one run with all its edits applied. Sound for alternatives (not for
+    mutants): each function's own test cell still checks that function's alternative, and a
+    group that loses any point is re-run one alternative at a time (``run_variants``)."""
+    groups = []
+    for alternative in alternatives:
+        home = next((g for g in groups if all(a.cell != alternative.cell and a.notebook == alternative.notebook
+                                              for a in g)), None)
+        if home is None:
+            groups.append([alternative])
+        else:
+            home.append(alternative)
+    return groups
+
+
+def _score_runs(course_root, assignment_id, runs, spec, workdir, budget):
+    """{run name: outcome} for lists of variants, each list applied together in one forked run."""
+    by_notebook = {}
+    for run in runs:
+        by_notebook.setdefault(variant_notebook(course_root, assignment_id, run[0]), []).append(run)
+    results = {}
+    for number, (path, group) in enumerate(sorted(by_notebook.items())):
+        source = nbformat.read(path, 4)
+        job = {"cells": _job_cells(source), "budget": budget, "runs": [_job_run(source, r, spec) for r in group]}
+        folder = Path(workdir) / f"run{number}"
+        shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        (folder / ".job.json").write_text(json.dumps(job))
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("forkrun.py")), ".job.json",
+                               ".result.json"], cwd=folder, env=nbgrader_env(), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"forkrun failed for {path.name}:\n{done.stderr[-4000:]}")
+        outcomes = json.loads((folder / ".result.json").read_text())
+        results.update({run["name"]: {**outcomes[run["name"]], "groups": run["groups"]} for run in job["runs"]})
+    return results
+
+
+def _lost_points(outcome):
+    return "crash" in outcome or any(score < max_score for score, max_score, _ in outcome["grades"].values())
+
+
+def run_variants(course_root, assignment_id, variants, spec, workdir, budget=900):
+    """Score ``variants`` through the forked fast path (``forkrun.py``, one process per notebook):
+    each mutant in its own run, the alternatives in ``rounds``.
+
+    Returns {variant name: outcome}; an outcome has "groups" (the heavy groups run) and either
+    "grades" ({grade_id: (score, max, error)}) or "crash" (what went wrong).
+    Raises SpecError for a variant that does not describe a valid edit.
+    """
+    runs = [[v] for v in variants if v.loses] + rounds([v for v in variants if not v.loses])
+    outcomes = _score_runs(course_root, assignment_id, runs, spec, Path(workdir) / "together", budget)
+    alone = [[v] for run in runs if len(run) > 1 and _lost_points(outcomes[_job_name(run)]) for v in run]
+    if alone:
+        outcomes.update(_score_runs(course_root, assignment_id, alone, spec, Path(workdir) / "alone", budget))
+    return {v.name: outcomes[v.name] if v.name in outcomes else outcomes[_job_name(run)]
+            for run in runs for v in run}
+
+
+def _job_name(run):
+    return " + ".join(v.name for v in run)
+
+
+def assert_outcome(assignment_id, variant, outcome):
+    """Assert that a variant's outcome (from ``run_variants``) lost exactly ``variant.loses``."""
+    assert "crash" not in outcome, f"{assignment_id} / {variant.name}: {outcome.get('crash')}"
+    grades = outcome["grades"]
+    failed = {gid for gid, (score, max_score, _) in grades.items() if score < max_score}
     expected = set(variant.loses)
+    why = "; ".join(f"{gid}: {grades[gid][2]}" for gid in sorted(failed - expected) if grades[gid][2])
     assert failed == expected, (
         f"{assignment_id} / {variant.name}: expected to lose {sorted(expected) or 'nothing'}, "
-        f"lost {sorted(failed) or 'nothing'}"
-        + (f" (heavy groups run: {sorted(run_groups) or 'none'}; a group that uses the edited cell "
+        f"lost {sorted(failed) or 'nothing'}" + (f" ({why[:1500]})" if why else "")
+        + (f" (heavy groups run: {outcome['groups'] or 'none'}; a group that uses the edited cell "
            "must list it in HEAVY_USES)"))
-    return scores
+
+
+def check_variant(course_root, assignment_id, variant, spec, workdir):
+    """Run one variant through the fast path and assert that it loses exactly ``variant.loses``.
+
+    Returns its {grade_id: (score, max_score)}."""
+    outcome = run_variants(course_root, assignment_id, [variant], spec, workdir)[variant.name]
+    assert_outcome(assignment_id, variant, outcome)
+    return {gid: (score, max_score) for gid, (score, max_score, _) in outcome["grades"].items()}

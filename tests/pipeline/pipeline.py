@@ -7,7 +7,7 @@ import grading
 import nbformat
 import pytest
 
-VARIANTS_PER_CLASS = 3
+RUNS_PER_CLASS = 8
 
 
 def pipeline_class(course_root, aid):
@@ -45,20 +45,43 @@ def pipeline_class(course_root, aid):
     return Pipeline
 
 
+def chunks(units, costs, size):
+    """Split ``units`` (lists of variants scored in one run) into ceil(n / size) classes of similar
+    total cost (longest first, each to the lightest class), so that pytest-xdist balances them."""
+    bins = [[] for _ in range(-(-len(units) // size))]
+    load = [0.0] * len(bins)
+    for unit, cost in sorted(zip(units, costs), key=lambda pair: -pair[1]):
+        lightest = load.index(min(load))
+        bins[lightest] += unit
+        load[lightest] += cost
+    return bins
+
+
 def variant_classes(course_root, mutants_dir, aid):
-    """Classes that run each mutant / alternative of ``aid`` through the fast path."""
+    """Classes that score the mutants / alternatives of ``aid`` through the forked fast path: one
+    ``forkrun`` process per class (its fixture), one test per variant."""
     spec = grading.load_spec(mutants_dir, aid)
-    variants = spec.mutants + spec.alternatives
+    units = [[m] for m in spec.mutants] + grading.rounds(spec.alternatives)
+
+    def cost(unit):  # heavy groups dominate: a run that trains costs far more than one that does not
+        source = nbformat.read(grading.variant_notebook(course_root, aid, unit[0]), 4)
+        return 1 + len(set().union(*(grading.groups_to_run(source, v, spec) for v in unit)))
+
     classes = []
-    for start in range(0, len(variants), VARIANTS_PER_CLASS):
-        chunk = variants[start:start + VARIANTS_PER_CLASS]
+    for number, chunk in enumerate(chunks(units, [cost(u) for u in units], RUNS_PER_CLASS)):
 
         class Variants:
-            @pytest.mark.parametrize("variant", chunk, ids=[v.name for v in chunk])
-            def test_variant(self, variant, tmp_path):
-                grading.check_variant(course_root, aid, variant, spec, tmp_path)
+            variants = chunk
 
-        Variants.__name__ = Variants.__qualname__ = f"TestVariants_{aid}_{start // VARIANTS_PER_CLASS}"
+            @pytest.fixture(scope="class")
+            def outcomes(self, tmp_path_factory):
+                return grading.run_variants(course_root, aid, self.variants, spec, tmp_path_factory.mktemp("variants"))
+
+            @pytest.mark.parametrize("variant", chunk, ids=[v.name for v in chunk])
+            def test_variant(self, variant, outcomes):
+                grading.assert_outcome(aid, variant, outcomes[variant.name])
+
+        Variants.__name__ = Variants.__qualname__ = f"TestVariants_{aid}_{number}"
         classes.append(Variants)
     return classes
 

@@ -1,6 +1,9 @@
 """The harness proves itself on a tiny fixture assignment (tests/fixtures/tiny_course, not part
 of the course): the pipeline passes on it, and each check fails when it should."""
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import grading
@@ -42,6 +45,52 @@ class TestHarnessCatchesBrokenGraders:
                                     solution="    return np.exp(x) / np.exp(x).sum(axis=0)\n")
         with pytest.raises(AssertionError, match="lost .*test_softmax"):
             grading.check_variant(FIXTURE, AID, wrong, self.spec(), tmp_path)
+
+    def test_fast_path_agrees_with_a_fresh_kernel(self, tmp_path):
+        """The forked fast path grades every fixture variant exactly as a fresh nbclient kernel does."""
+        spec, source = self.spec(), nbformat.read(SOURCE, 4)
+        variants = spec.mutants + spec.alternatives
+        fast = grading.run_variants(FIXTURE, AID, variants, spec, tmp_path / "fast")
+        for number, variant in enumerate(variants):
+            workdir = shutil.copytree(SOURCE.parent, tmp_path / f"plain{number}")
+            plain = grading.execute_scores(grading.apply_variant(source, variant), workdir,
+                                           run_groups=grading.groups_to_run(source, variant, spec))
+            forked = {gid: (score, max_score) for gid, (score, max_score, _) in fast[variant.name]["grades"].items()}
+            assert forked == plain, variant.name
+
+    def test_a_wrong_alternative_scored_in_a_round_is_named_alone(self, tmp_path):
+        """Alternatives of different cells run together; a round that loses points is re-run one
+        alternative at a time, so the right one passes and the wrong one fails by name."""
+        spec = self.spec()
+        good = spec.alternatives[0]
+        wrong = grading.Alternative("y dropped (not an alternative)", cell="axpy", find="a * x + y", replace="a * x")
+        assert grading.rounds([good, wrong]) == [[good, wrong]]
+        outcomes = grading.run_variants(FIXTURE, AID, [good, wrong], spec, tmp_path)
+        grading.assert_outcome(AID, good, outcomes[good.name])
+        with pytest.raises(AssertionError, match="lost .*test_axpy"):
+            grading.assert_outcome(AID, wrong, outcomes[wrong.name])
+
+    def test_no_definition_survives_from_the_reference_run(self, tmp_path):
+        """A cell that does not compile defines nothing: its function's test fails as in a fresh kernel."""
+        broken = grading.Mutant("syntax error", cell="axpy", solution="    return (a * x\n", loses=["test_axpy"])
+        scores = grading.check_variant(FIXTURE, AID, broken, self.spec(), tmp_path)
+        assert scores["test_axpy"] == (0.0, 1.0)
+
+    def test_a_dying_variant_is_reported(self, tmp_path):
+        dies = grading.Mutant("os._exit", cell="axpy", solution="    import os\n    os._exit(3)\n", loses=["test_axpy"])
+        with pytest.raises(AssertionError, match="died"):
+            grading.check_variant(FIXTURE, AID, dies, self.spec(), tmp_path)
+
+    def test_cell_time_limit_is_an_error_output(self):
+        """A cell over its time limit gets a TimeoutError output (scored 0), in bounded time."""
+        code = ("import json, signal, forkrun\n"
+                "from IPython.core.interactiveshell import InteractiveShell\n"
+                "signal.signal(signal.SIGALRM, forkrun._on_alarm)\n"
+                "print(json.dumps(forkrun.execute(InteractiveShell.instance(), 'while True: pass', 0.2)))")
+        done = subprocess.run([sys.executable, "-c", code], cwd=Path(grading.__file__).parent,
+                              capture_output=True, text=True, timeout=60)
+        outputs = json.loads(done.stdout.splitlines()[-1])
+        assert [o["ename"] for o in outputs if o["output_type"] == "error"] == ["TimeoutError"]
 
     def test_heavy_cells_run_only_for_cells_they_use(self):
         source = nbformat.read(SOURCE, 4)
