@@ -33,6 +33,7 @@ from . import integrity, normalize, sandbox
 from .course import course_root, nbgrader_env
 
 STATUS_FILE = ".grading.json"
+TEMPLATE_CACHE = ".autograde"  # folder of the course root with the assignments' template gradebooks
 DEFAULT_BUDGET_S = 1800  # per submission, all cells together (per-cell limits come from the cells)
 
 
@@ -86,7 +87,7 @@ def _run_job(spec, root, result):
     if not any(autograded.glob("*.ipynb")):
         raise RuntimeError(f"nbgrader autograde produced no notebook: {_last_error(log)}")
     result["findings"] = _integrity(spec, submitted, autograded, root, result["notes"])
-    _nbgrader(root, spec, "generate_feedback", aid, "--student", student, "--force")
+    _feedback(root, aid, student)
     result.update(state="graded", grades=_read_grades(root, aid, student))
     for folder, kind in ((autograded, "autograded"), (root / "feedback" / student / aid, "feedback")):
         for path in folder.glob("*"):
@@ -131,6 +132,21 @@ def _nbgrader(root, spec, *args):
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader {args[0]} failed: {_last_error(log)}")
     return log
+
+
+def _feedback(root, aid, student):
+    """``nbgrader generate_feedback`` for one student, in this process (no student code runs: it
+    renders the autograded notebook to HTML), with the job root's configuration."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    done = api.generate_feedback(aid, student, force=True)
+    if not done["success"]:
+        raise RuntimeError(f"nbgrader generate_feedback failed: {_last_error(done.get('error') or done['log'])}")
 
 
 def _last_error(log):
@@ -229,26 +245,75 @@ def already_graded(student, aid, sub_hash, grader):
 
 
 def template_gradebook(aid):
-    """Bytes of a gradebook in which ``aid`` is registered (source cells, points), and nothing else."""
-    from .course import run_nbgrader
+    """(bytes of a gradebook in which ``aid`` is registered and nothing else, {notebook: release JSON}).
+
+    Made by ``nbgrader generate_assignment`` in a temporary root (about 9 s: a new gradebook, the
+    release) and kept in ``.autograde/`` of the course root (private: hidden from the sandbox like
+    solutions/), keyed by the sources, the graders, the nbgrader config and nbgrader's version, so
+    a later batch of the same assignment reuses it and a changed grader never does.
+    """
+    import nbgrader
 
     root = course_root()
+    key = hashlib.sha256(f"{fingerprint(aid)} {nbgrader.__version__} ".encode()
+                         + (root / "nbgrader_config.py").read_bytes()).hexdigest()[:16]
+    cached = root / TEMPLATE_CACHE / f"{aid}-{key}.json"
+    if cached.exists():
+        entry = json.loads(cached.read_text())
+        return bytes.fromhex(entry["gradebook"]), entry["releases"]
+    from .course import run_nbgrader
+
     with tempfile.TemporaryDirectory(prefix="rnn-template-") as tmp:
         tmp = Path(tmp)
         shutil.copy(root / "nbgrader_config.py", tmp / "nbgrader_config.py")
         shutil.copytree(root / "solutions" / aid, tmp / "solutions" / aid)
         run_nbgrader("generate_assignment", aid, "--force", root=tmp)
         releases = {p.stem: p.read_text() for p in (tmp / "assignments" / aid).glob("*.ipynb")}
-        return (tmp / "gradebook.db").read_bytes(), releases
+        template = (tmp / "gradebook.db").read_bytes()
+    cached.parent.mkdir(exist_ok=True)
+    for old in cached.parent.glob(f"{aid}-*.json"):
+        old.unlink()
+    partial = cached.with_suffix(".tmp")
+    partial.write_text(json.dumps({"gradebook": template.hex(), "releases": releases}))
+    partial.replace(cached)
+    return template, releases
 
 
-def register(aids):
-    """Register the assignments in the course gradebook without touching assignments/."""
-    from .course import run_nbgrader
+def register(templates):
+    """Register assignments in the course gradebook from their template gradebooks
+    ({aid: gradebook bytes}), without touching assignments/ and without a second
+    ``generate_assignment``: the notebooks and cells are copied with nbgrader's gradebook API (a
+    course without a gradebook starts from a copy of the first template)."""
+    from nbgrader.api import Gradebook
 
-    with tempfile.TemporaryDirectory() as release_dir:
-        for aid in aids:
-            run_nbgrader("generate_assignment", aid, "--force", f"--CourseDirectory.release_directory={release_dir}")
+    templates = dict(templates)
+    course_db = course_root() / "gradebook.db"
+    if templates and not course_db.exists():  # a new gradebook: the first template is one already
+        course_db.write_bytes(templates.pop(next(iter(templates))))
+    with tempfile.TemporaryDirectory(prefix="rnn-register-") as tmp, _gradebook() as course:
+        for aid, data in templates.items():
+            (Path(tmp) / f"{aid}.db").write_bytes(data)
+            with Gradebook(f"sqlite:///{Path(tmp) / aid}.db") as template:
+                _copy_assignment(template.find_assignment(aid), course)
+        course.db.commit()
+
+
+def _copy_assignment(assignment, course):
+    aid = assignment.name
+    course.update_or_create_assignment(aid, duedate=assignment.duedate)
+    for nb in assignment.notebooks:
+        course.update_or_create_notebook(nb.name, aid)
+        for cell in nb.grade_cells:
+            course.update_or_create_grade_cell(cell.name, nb.name, aid, max_score=cell.max_score,
+                                               cell_type=cell.cell_type)
+        for cell in nb.task_cells:
+            course.update_or_create_task_cell(cell.name, nb.name, aid, max_score=cell.max_score,
+                                              cell_type=cell.cell_type)
+        for cell in nb.solution_cells:
+            course.update_or_create_solution_cell(cell.name, nb.name, aid)
+        for cell in nb.source_cells:
+            course.update_or_create_source_cell(cell.name, nb.name, aid, cell_type=cell.cell_type,
+                                                locked=cell.locked, source=cell.source, checksum=cell.checksum)
 
 
 def build_jobs(found, sandbox_settings, budget_s):
@@ -383,7 +448,7 @@ def autograde_all(found, workers=None, scheduler=None, sandbox_settings=None, bu
     from tqdm.auto import tqdm
 
     jobs, statuses = build_jobs(found, sandbox_settings, budget_s)
-    register(sorted({job["assignment"] for job in jobs}))
+    register({job["assignment"]: job["template_db"] for job in jobs})
     by_key = {(j["student"], j["assignment"]): j for j in jobs}
     bar = tqdm(total=len(jobs), unit="submission", desc="autograding", disable=not progress or not jobs,
                file=sys.stdout)

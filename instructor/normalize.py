@@ -53,11 +53,14 @@ def load_submission(path):
         raise fail(f"nbformat {data.get('nbformat')!r}, expected 4")
     if not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw") for c in data["cells"]):
         raise fail("a cell without a valid cell_type")
-    for cell in data["cells"]:  # fields some editors leave out
+    seen = set()
+    for cell in data["cells"]:  # fields some editors leave out, ids a copied cell repeats
         cell.setdefault("metadata", {})
         cell.setdefault("source", "")
         if data.get("nbformat_minor", 0) >= 5:
-            cell.setdefault("id", random_cell_id())
+            if cell.get("id") in seen or not cell.get("id"):
+                cell["id"] = random_cell_id()
+            seen.add(cell["id"])
         if cell["cell_type"] == "code":
             cell.setdefault("outputs", [])
             cell.setdefault("execution_count", None)

@@ -68,9 +68,11 @@ DEFAULTS = {"work_dir": None, "read_only": [], "hidden": [], "memory_mb": 4096, 
             "processes": 128, "file_size_mb": 512, "tmp_mb": 1024, "user": None}
 LIMITS = ("memory_mb", "cpu_seconds", "processes", "file_size_mb", "tmp_mb")
 # Course-relative paths no student may read: the source (solutions, hidden tests), other students'
-# work, grades, the git history (it holds the solutions) and the tests (mutants are solutions).
+# work, grades, the git history (it holds the solutions), the tests (mutants are solutions) and the
+# autograde cache (template gradebooks hold the hidden tests).
 COURSE_PRIVATE = ("solutions", "source", "submitted", "autograded", "feedback", "downloaded", "backups",
-                  "exchange", "tests", ".git", "gradebook.db", "gradebook.db-journal", "grades.csv", ".nbgrader.log")
+                  "exchange", "tests", ".git", ".autograde", "gradebook.db", "gradebook.db-journal", "grades.csv",
+                  ".nbgrader.log")
 # The code root: where helpers/ and graders/ are imported from (may differ from a grading course root).
 CODE_ROOT = Path(__file__).resolve().parent.parent
 # Environment variables the kernel keeps (by name or prefix); the others (tokens, keys...) are dropped.

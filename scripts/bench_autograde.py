@@ -1,11 +1,12 @@
 """Autograding throughput: one worker against several, on a batch of a1 submissions.
 
-    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_autograde.py [--n 8] [--workers 2]
+    PYTHONHASHSEED=0 OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_autograde.py [--n 16] [--workers 2]
 
 Builds ``n`` a1 submissions from the course's own notebooks (the reference, honest variants and
 odd ones: a renamed file, a deleted test cell, a kernel that dies, a rebinding attempt), grades
-the batch in a fresh temporary course root with ``--workers 1`` and again with ``--workers N``
-(the sandboxed, normalising path of `make autograde`), and prints submissions per hour, the
+the batch in a fresh copy of one course root with ``--workers 1`` and again with ``--workers N``
+(the sandboxed, normalising path of `make autograde`; the assignment's one-time set-up, its
+template gradebook, is made first and timed apart), and prints submissions per hour, the
 speed-up, and the overhead per submission beyond executing its notebook (measured by running
 the reference notebook once with nbclient). Needs bubblewrap, like `make autograde`.
 """
@@ -46,20 +47,34 @@ def batch(n):
     return out
 
 
-def grade(submissions, workers):
-    """Seconds to autograde ``submissions`` in a fresh course root with ``workers`` workers."""
+def prepared_course(folder):
+    """A course root with a1 only and its template gradebook already made (as after a first batch).
+
+    Returns the seconds that one-time, per-assignment set-up took."""
+    import os
+
+    from instructor import autograde
+
+    folder.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    for kind in ("solutions", "assignments"):
+        shutil.copytree(ROOT / kind / AID, folder / kind / AID)
+    os.environ[ROOT_ENV] = str(folder)
+    start = time.perf_counter()
+    autograde.template_gradebook(AID)
+    return time.perf_counter() - start
+
+
+def grade(course, submissions, workers):
+    """Seconds to autograde ``submissions`` in a fresh copy of ``course`` with ``workers`` workers."""
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
-        course, subs = Path(tmp) / "course", Path(tmp) / "subs"
-        course.mkdir()
-        shutil.copy(ROOT / "nbgrader_config.py", course)
-        for folder in ("solutions", "assignments"):
-            shutil.copytree(ROOT / folder / AID, course / folder / AID)
+        root, subs = shutil.copytree(course, Path(tmp) / "course"), Path(tmp) / "subs"
         for student, (name, nb) in submissions.items():
             (subs / student / AID).mkdir(parents=True)
             nbformat.write(nbformat.from_dict(nb), subs / student / AID / name)
         import os
 
-        os.environ[ROOT_ENV] = str(course)
+        os.environ[ROOT_ENV] = str(root)
         out = io.StringIO()
         start = time.perf_counter()
         with redirect_stdout(out):
@@ -81,15 +96,19 @@ def notebook_seconds():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=8, help="submissions in the batch (default 8)")
+    parser.add_argument("--n", type=int, default=16, help="submissions in the batch (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="parallel workers to compare with 1 (default 2)")
     args = parser.parse_args(argv)
     submissions = batch(args.n)
     execute = notebook_seconds()
-    serial = grade(submissions, 1)
-    parallel = grade(submissions, args.workers)
+    with tempfile.TemporaryDirectory(prefix="bench-course-") as tmp:
+        course = Path(tmp) / "course"
+        setup = prepared_course(course)
+        serial = grade(course, submissions, 1)
+        parallel = grade(course, submissions, args.workers)
     per_hour = {w: 3600 * args.n / s for w, s in ((1, serial), (args.workers, parallel))}
     print(f"a1 reference notebook, plain nbclient execution: {execute:.1f} s")
+    print(f"one-time set-up of the assignment (template gradebook, cached for later batches): {setup:.1f} s")
     print(f"1 worker : {serial:6.1f} s for {args.n} submissions = {per_hour[1]:6.0f} submissions/hour")
     print(f"{args.workers} workers: {parallel:6.1f} s for {args.n} submissions = {per_hour[args.workers]:6.0f} "
           f"submissions/hour")

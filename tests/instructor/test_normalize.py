@@ -301,6 +301,18 @@ def test_load_submission_rejects_what_is_not_a_notebook(tmp_path, tiny):
     assert ids(load_submission(tmp_path / "ok.ipynb")) == ids(tiny[1])
 
 
+def test_load_submission_renames_repeated_cell_ids_quietly(tmp_path, tiny, recwarn):
+    """A copied cell repeats its id (JupyterLab keeps it on paste in some versions): the copy gets a
+    new id without nbformat's DuplicateCellId warning, and nothing else changes."""
+    data = json.loads(nbformat.writes(tiny[1]))
+    data["cells"].insert(1, copy.deepcopy(data["cells"][0]))
+    (tmp_path / "dup.ipynb").write_text(json.dumps(data))
+    nb = load_submission(tmp_path / "dup.ipynb")
+    assert nb.cells[0].id == data["cells"][0]["id"] and nb.cells[1].id != nb.cells[0].id
+    assert [c.source for c in nb.cells] == ["".join(c["source"]) for c in data["cells"]]
+    assert not [w for w in recwarn if "DuplicateCellId" in type(w.message).__name__ + str(w.message)]
+
+
 def test_find_notebook_accepts_one_notebook_under_another_name(tmp_path):
     name = f"{A1}.ipynb"
     assert find_notebook([tmp_path / name, tmp_path / "notes.txt", tmp_path / "other.ipynb"], name) == \
