@@ -4,6 +4,7 @@ lost or stale, student code runs in the sandbox, and the status table says what 
 import copy
 import html
 import io
+import json
 import re
 import zipfile
 from contextlib import redirect_stdout
@@ -82,7 +83,7 @@ def write_batch(folder, batch):
     for student, (name, nb) in batch.items():
         (folder / student / AID).mkdir(parents=True)
         path = folder / student / AID / name
-        path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
+        path.write_text(nb if isinstance(nb, str) else json.dumps(nb))  # as saved: a copied cell keeps its id
     return folder
 
 
