@@ -11,6 +11,7 @@ One module per concern (nothing here computes a graded answer; the checks live i
 - ``helpers.tasks``         the delayed-recall task and its small recurrent classifiers (lecture 04, a2)
 - ``helpers.rnn_demos``     the small models and widgets of lectures 01-02
 - ``helpers.attention``     seq2seq training, exact match, attention plots and the explorer (lecture 05, a4)
+- ``helpers.scenes``        captioning scenes of coloured shapes, template captions, vocabulary (lecture 06, a5)
 - ``helpers.benchmark``     synchronised timing of forward + backward passes (a3, scripts/)
 """
 from .data import dataset_path, datasets_dir
