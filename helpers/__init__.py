@@ -4,7 +4,7 @@ One module per concern (nothing here computes a graded answer; the checks live i
 
 - ``helpers.torch_utils``   seeding (``seed_everything``) and device selection (``get_device``)
 - ``helpers.gradcheck``     relative error and centred-difference numerical gradients
-- ``helpers.data``          dataset paths and the seq2seq generators (dates, addition)
+- ``helpers.data``          dataset paths, the seq2seq generators (dates, addition) and the images of unit 5
 - ``helpers.text``          the Shakespeare corpus, character vocabularies, truncated-BPTT batches
 - ``helpers.gradient_flow`` gradient norms through time, spectral norms, the loss cliff, a torch RNN
   baseline and recurrent initialisations (lectures 03-04, a2)

@@ -1,5 +1,6 @@
-"""Dataset paths (offline data shipped in ``datasets/``) and the deterministic seq2seq generators
-of unit 4: human-written dates -> ISO dates, and additions "123+45" -> "168"."""
+"""Dataset paths (offline data shipped in ``datasets/``), the deterministic seq2seq generators
+of unit 4 (human-written dates -> ISO dates, additions "123+45" -> "168") and the images of
+unit 5 (a Fashion-MNIST subset, scikit-learn's 8x8 digits)."""
 import datetime as _dt
 import os
 from numbers import Integral as _Integral
@@ -326,3 +327,65 @@ def minibatch_indices(n, batch_size, seed=0, shuffle=True):
     batch_size = _seq2seq_int(batch_size, "batch_size", 1)
     order = np.random.default_rng(_seq2seq_int(seed, "seed")).permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+# ============================================================================================
+# Images (unit 5): the Fashion-MNIST subset and scikit-learn's digits as a "different domain".
+# Both are returned as NumPy arrays in the layout torch's Conv2d expects, (N, 1, H, W).
+# ============================================================================================
+
+#: Class names of Fashion-MNIST, label 0..9.
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_FILE = "fashion_mnist_subset.npz"
+
+
+def fashion_mnist(split, classes=None):
+    """Images and labels of the shipped Fashion-MNIST subset (datasets/fashion_mnist_subset.npz).
+
+    The subset is class-balanced: "train" has 1,000 images per class (from the official training
+    file), "test" 200 per class (from the official test file); see scripts/make_fashion_subset.py.
+
+    Inputs:
+    - split: "train" or "test"
+    - classes: None (all 10 classes, labels 0..9), or a sequence of distinct labels, e.g.
+      (5, 6, 7, 8, 9): keep only those images and relabel them 0..len(classes)-1 in the given order
+    Returns: (images, labels)
+    - images: float32 (N, 1, 28, 28), pixel values in [0, 1] (0 = black background)
+    - labels: int64 (N,)
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    with np.load(dataset_path(FASHION_FILE)) as npz:
+        images, labels = npz[f"{split}_images"], npz[f"{split}_labels"].astype(np.int64)
+    if classes is not None:
+        picked = list(classes) if isinstance(classes, (list, tuple, range, np.ndarray)) else []
+        if (not picked or len(set(picked)) != len(picked) or any(
+                isinstance(c, bool) or not isinstance(c, (_Integral, np.integer)) or not 0 <= c <= 9 for c in picked)):
+            raise ValueError(f"classes must be None or a sequence of distinct labels in 0..9, got {classes!r}")
+        new_label = np.full(10, -1)
+        new_label[picked] = np.arange(len(picked))
+        keep = new_label[labels] >= 0
+        images, labels = images[keep], new_label[labels[keep]]
+    return (images[:, None] / np.float32(255)).astype(np.float32), labels.astype(np.int64)
+
+
+def digits_8x8(size=28):
+    """scikit-learn's bundled handwritten digits (1,797 images of 8x8 pixels, labels 0-9; UCI
+    "Optical Recognition of Handwritten Digits", shipped with scikit-learn, no download),
+    scaled up with bilinear interpolation (torch.nn.functional.interpolate) to ``size`` x ``size``.
+    A "different domain" for a network pretrained on Fashion-MNIST: same layout, other images.
+
+    Inputs:
+    - size: int >= 8, the side of the output images (28 matches Fashion-MNIST)
+    Returns: (images float32 (1797, 1, size, size) in [0, 1], labels int64 (1797,))
+    """
+    import torch
+    from sklearn.datasets import load_digits
+
+    if isinstance(size, bool) or not isinstance(size, (_Integral, np.integer)) or size < 8:
+        raise ValueError(f"size must be an integer >= 8, got {size!r}")
+    digits = load_digits()
+    small = torch.tensor(digits.images / 16.0, dtype=torch.float32)[:, None]  # pixel values 0..16
+    images = torch.nn.functional.interpolate(small, size=(int(size), int(size)), mode="bilinear")
+    return images.clamp(0, 1).numpy(), digits.target.astype(np.int64)
