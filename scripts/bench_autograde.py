@@ -12,6 +12,7 @@ the reference notebook once with nbclient). Needs bubblewrap, like `make autogra
 """
 import argparse
 import io
+import os
 import shutil
 import sys
 import tempfile
@@ -51,8 +52,6 @@ def prepared_course(folder):
     """A course root with a1 only and its template gradebook already made (as after a first batch).
 
     Returns the seconds that one-time, per-assignment set-up took."""
-    import os
-
     from instructor import autograde
 
     folder.mkdir()
@@ -72,8 +71,6 @@ def grade(course, submissions, workers):
         for student, (name, nb) in submissions.items():
             (subs / student / AID).mkdir(parents=True)
             nbformat.write(nbformat.from_dict(nb), subs / student / AID / name)
-        import os
-
         os.environ[ROOT_ENV] = str(root)
         out = io.StringIO()
         start = time.perf_counter()

@@ -474,11 +474,11 @@ def run_variants(course_root, assignment_id, variants, spec, workdir, budget=900
     """
     runs = [[v] for v in variants if v.loses] + rounds([v for v in variants if not v.loses])
     outcomes = _score_runs(course_root, assignment_id, runs, spec, Path(workdir) / "together", budget)
-    alone = [[v] for run in runs if len(run) > 1 and _lost_points(outcomes[_job_name(run)]) for v in run]
-    if alone:
-        outcomes.update(_score_runs(course_root, assignment_id, alone, spec, Path(workdir) / "alone", budget))
-    return {v.name: outcomes[v.name] if v.name in outcomes else outcomes[_job_name(run)]
-            for run in runs for v in run}
+    result = {v.name: outcomes[_job_name(run)] for run in runs for v in run}
+    retry = [[v] for run in runs if len(run) > 1 and _lost_points(outcomes[_job_name(run)]) for v in run]
+    if retry:  # a round that lost points: each of its alternatives alone, so a failure names its own
+        result.update(_score_runs(course_root, assignment_id, retry, spec, Path(workdir) / "alone", budget))
+    return result
 
 
 def _job_name(run):
