@@ -41,7 +41,7 @@ from helpers.data import (
     render_date,
 )
 
-from . import core, torch_layout
+from . import core, modules, torch_layout
 from .core import TOL
 
 NUMPY_ONLY = False
@@ -53,7 +53,6 @@ HELD_OUT_SIZE = 2000
 
 MASK_HINT = ("set the scores of padded positions to -inf (masked_fill) BEFORE the softmax; multiplying the "
              "weights by the mask afterwards leaves rows that do not sum to 1")
-NO_DETACH_HINT = "use torch operations only (no .detach(), .numpy() or .item() inside forward)"
 
 
 # ============================================================================ shared pieces
@@ -88,59 +87,12 @@ def _mask(lengths, S):
     return torch.arange(S)[None, :] < torch.as_tensor(lengths)[:, None]
 
 
-def _tensors(name, result, names):
-    """Unpack a student's tuple of torch tensors (``core.unpack`` plus a type check)."""
-    values = core.unpack(result, len(names), name, names)
-    for label, value in zip(names, values):
-        if not torch.is_tensor(value):
-            core.fail(f"{name}: {label}", f"expected a torch tensor, got {type(value).__name__}.")
-    return values
-
-
-def _module(name, obj):
-    if not isinstance(obj, torch.nn.Module):
-        core.fail(name, f"expected an nn.Module, got {type(obj).__name__}; does __init__ call super().__init__()?")
-    return obj
-
-
-def _layer(name, owner, attr, kind, shape_text):
-    """``owner.<attr>``, which must be an instance of ``kind`` (the docstring's ``shape_text``)."""
-    layer = getattr(owner, attr, None)
-    if not isinstance(layer, kind):
-        core.fail(name, f"self.{attr} must be {shape_text} (see the docstring), got {type(layer).__name__}.",
-                  "create the layers in __init__")
-    return layer
-
-
 def _embedding(name, owner, V, E):
-    emb = _layer(name, owner, "embedding", torch.nn.Embedding, f"nn.Embedding({V}, {E}, padding_idx=PAD_ID)")
+    emb = modules.layer(name, owner, "embedding", torch.nn.Embedding, f"nn.Embedding({V}, {E}, padding_idx=PAD_ID)")
     if (emb.num_embeddings, emb.embedding_dim, emb.padding_idx) != (V, E, PAD_ID):
         core.fail(name, f"self.embedding must be nn.Embedding({V}, {E}, padding_idx={PAD_ID}), got "
                         f"nn.Embedding({emb.num_embeddings}, {emb.embedding_dim}, padding_idx={emb.padding_idx}).")
     return emb
-
-
-def _zero_where_masked(name, weights, mask, hint=MASK_HINT):
-    """Masked positions must have exactly zero weight (not just a small one)."""
-    leaked = weights.detach()[~mask]
-    if torch.any(leaked != 0):
-        core.fail(name, f"{int((leaked != 0).sum())} masked positions get a non-zero weight "
-                        f"(largest {float(leaked.abs().max()):.1e}); they must be exactly 0.", hint)
-
-
-def _reaches(name, labelled, hint=NO_DETACH_HINT):
-    """Every (label, tensor) got a non-zero gradient."""
-    for label, tensor in labelled:
-        if tensor.grad is None or not torch.any(tensor.grad != 0):
-            core.fail(name, f"no gradient reaches {label}.", hint)
-
-
-def _construct(cls, args, name, case, seed, hint):
-    """Build a student's module via ``core.call``, its initial weights drawn from ``seed`` (the
-    notebook's global torch RNG is left as it was)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _module(name, core.call(cls, *args, name=name, case=case, hint=hint, numpy_only=NUMPY_ONLY))
 
 
 # ============================================================================ additive attention
@@ -170,11 +122,12 @@ def _build_additive(AdditiveAttention, params, case, seed):
     name = "AdditiveAttention"
     A, Hq = params["W_q"].shape
     Hk = params["W_k"].shape[1]
-    layer = _construct(AdditiveAttention, (Hq, Hk, A), name, case, seed,
-                       "__init__(query_size, key_size, attn_size) creates self.W_q, self.W_k and self.v")
+    layer = modules.construct(AdditiveAttention, (Hq, Hk, A), name, case, seed,
+                              "__init__(query_size, key_size, attn_size) creates self.W_q, self.W_k and self.v",
+                              NUMPY_ONLY)
     shapes = {"W_q": (Hq, A, False), "W_k": (Hk, A, True), "v": (A, 1, False)}
     for attr, (n_in, n_out, bias) in shapes.items():
-        linear = _layer(name, layer, attr, torch.nn.Linear, f"nn.Linear({n_in}, {n_out}, bias={bias})")
+        linear = modules.layer(name, layer, attr, torch.nn.Linear, f"nn.Linear({n_in}, {n_out}, bias={bias})")
         if (linear.in_features, linear.out_features, linear.bias is not None) != (n_in, n_out, bias):
             core.fail(name, f"self.{attr} must be nn.Linear({n_in}, {n_out}, bias={bias}) for "
                             f"AdditiveAttention({Hq}, {Hk}, {A}), got nn.Linear({linear.in_features}, "
@@ -210,13 +163,13 @@ def check_additive_attention(AdditiveAttention, seed=0, N=3, S=5, Hq=4, Hk=6, A=
 
     def forward(q, k):
         out = core.call(layer, q, k, mask.clone(), name=name, case=case, hint=hint, numpy_only=NUMPY_ONLY)
-        return _tensors(name, out, ("context", "weights"))
+        return modules.tensors(name, out, ("context", "weights"))
 
     context, weights = forward(query.clone(), keys.clone())
     results = {"weights": core.compare(
         "AdditiveAttention: weights", weights, exp_weights, TOL.forward,
         "e_i = v . tanh(W_q q + W_k k_i + b), then a softmax over the S positions (dim=1); " + MASK_HINT)}
-    _zero_where_masked("AdditiveAttention: weights", weights, mask)
+    modules.zero_where_masked("AdditiveAttention: weights", weights, mask, MASK_HINT)
     results["context"] = core.compare("AdditiveAttention: context", context, exp_context, TOL.forward,
                                       "the context is the weighted sum of the keys: sum_i a_i k_i")
     noisy = keys.clone()
@@ -231,7 +184,7 @@ def check_additive_attention(AdditiveAttention, seed=0, N=3, S=5, Hq=4, Hk=6, A=
     if max(lengths) > 1:  # with one real position its weight is 1 whatever the score: no gradient
         needs += [("W_q.weight", layer.W_q.weight), ("W_k.weight", layer.W_k.weight), ("W_k.bias", layer.W_k.bias),
                   ("v.weight", layer.v.weight), ("query", query)]
-    _reaches("AdditiveAttention", needs)
+    modules.reaches("AdditiveAttention", needs)
     return results
 
 
@@ -286,7 +239,7 @@ def check_dot_product_attention(dot_product_attention, seed=0, N=2, L=3, S=4, E=
     kwargs = ({} if mask is None else {"mask": mask.clone()}) | ({} if scale else {"scale": False})
     case = {"N": N, "L": L, "S": S, "E": E, "Ev": Ev, "mask": mask_kind, "scale": scale, "dtype": "float64"}
     name = "dot_product_attention"
-    out, weights = _tensors(name, core.call(dot_product_attention, q.clone(), k.clone(), v.clone(), name=name,
+    out, weights = modules.tensors(name, core.call(dot_product_attention, q.clone(), k.clone(), v.clone(), name=name,
                                             case=case, hint="returns (out, weights)", numpy_only=NUMPY_ONLY,
                                             **kwargs), ("out", "weights"))
     scale_hint = ("scores = Q K^T / sqrt(E), E = the size of the query/key vectors (not of the values)" if scale
@@ -296,8 +249,9 @@ def check_dot_product_attention(dot_product_attention, seed=0, N=2, L=3, S=4, E=
         f"{name}: weights {where}", weights, exp_weights, TOL.forward,
         scale_hint + "; softmax over the last axis (the S keys); masked scores -> -inf before the softmax")}
     if mask is not None:
-        _zero_where_masked(f"{name}: weights {where}", weights, mask[:, None, :].expand(N, L, S) if mask.dim() == 2
-                           else mask, "set masked scores to -inf before the softmax")
+        modules.zero_where_masked(f"{name}: weights {where}", weights,
+                                  mask[:, None, :].expand(N, L, S) if mask.dim() == 2 else mask,
+                                  "set masked scores to -inf before the softmax")
     results["out"] = core.compare(f"{name}: out {where}", out, exp_out, TOL.forward, "out = weights @ values")
     return results
 
@@ -314,9 +268,10 @@ def _encoder_case(seed, V, lengths, extra_pad):
 
 def _build_encoder(Encoder, V, E, H, seed, case):
     name = "Encoder"
-    enc = _construct(Encoder, (V, E, H), name, case, seed, "__init__(vocab_size, emb_size, hidden_size)")
+    enc = modules.construct(Encoder, (V, E, H), name, case, seed, "__init__(vocab_size, emb_size, hidden_size)",
+                            NUMPY_ONLY)
     _embedding(name, enc, V, E)
-    rnn = _layer(name, enc, "rnn", torch.nn.GRU, f"nn.GRU({E}, {H}, batch_first=True, bidirectional=True)")
+    rnn = modules.layer(name, enc, "rnn", torch.nn.GRU, f"nn.GRU({E}, {H}, batch_first=True, bidirectional=True)")
     got = (rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.batch_first, rnn.bidirectional)
     if got != (E, H, 1, True, True):
         core.fail(name, f"self.rnn must be nn.GRU({E}, {H}, batch_first=True, bidirectional=True) (one layer), got "
@@ -362,7 +317,7 @@ def check_encoder(Encoder, seed=0, V=9, E=4, H=5, lengths=(5, 3, 1, 4), extra_pa
     src, mask = _encoder_case(seed, V, lengths, extra_pad)
     exp_outputs, exp_final = oracle_encoder(enc.embedding.weight.detach(), enc.rnn, src, mask)
     name = "Encoder.forward"
-    outputs, final = _tensors(name, core.call(enc, src.clone(), mask.clone(), name=name, case=case,
+    outputs, final = modules.tensors(name, core.call(enc, src.clone(), mask.clone(), name=name, case=case,
                                               hint="forward(src (N, S), src_mask (N, S)) -> (outputs, final)",
                                               numpy_only=NUMPY_ONLY), ("outputs", "final"))
     pack_hint = ("pack the padded batch (nn.utils.rnn.pack_padded_sequence with the true lengths, "
@@ -378,7 +333,7 @@ def check_encoder(Encoder, seed=0, V=9, E=4, H=5, lengths=(5, 3, 1, 4), extra_pa
     if not outputs.requires_grad:
         core.fail("Encoder", "outputs carry no gradient.", "no .detach() or torch.no_grad() in forward")
     outputs.sum().backward()
-    _reaches("Encoder", [("the embedding", enc.embedding.weight)])
+    modules.reaches("Encoder", [("the embedding", enc.embedding.weight)])
     return results
 
 
@@ -403,16 +358,16 @@ class ProbeAttention(torch.nn.Module):
 def _build_decoder(AttnDecoder, V, E, H, seed, case):
     name = "AttnDecoder"
     probe = ProbeAttention()
-    dec = _construct(AttnDecoder, (V, E, H, probe), name, case, seed,
-                     "__init__(vocab_size, emb_size, hidden_size, attention)")
+    dec = modules.construct(AttnDecoder, (V, E, H, probe), name, case, seed,
+                            "__init__(vocab_size, emb_size, hidden_size, attention)", NUMPY_ONLY)
     if getattr(dec, "attention", None) is not probe:
         core.fail(name, "self.attention must be the attention module passed to __init__.")
     _embedding(name, dec, V, E)
-    cell = _layer(name, dec, "cell", torch.nn.GRUCell, f"nn.GRUCell({E} + {H}, {H})")
+    cell = modules.layer(name, dec, "cell", torch.nn.GRUCell, f"nn.GRUCell({E} + {H}, {H})")
     if (cell.input_size, cell.hidden_size) != (E + H, H):
         core.fail(name, f"self.cell must be nn.GRUCell({E} + {H}, {H}): its input is [embedding; context], got "
                         f"nn.GRUCell({cell.input_size}, {cell.hidden_size}).")
-    out = _layer(name, dec, "out", torch.nn.Linear, f"nn.Linear(2 * {H}, {V})")
+    out = modules.layer(name, dec, "out", torch.nn.Linear, f"nn.Linear(2 * {H}, {V})")
     if (out.in_features, out.out_features, out.bias is not None) != (2 * H, V, True):
         core.fail(name, f"self.out must be nn.Linear(2 * {H}, {V}) (with a bias): its input is [new state; context], "
                         f"got nn.Linear({out.in_features}, {out.out_features}, bias={out.bias is not None}).")
@@ -476,7 +431,7 @@ def check_decoder(AttnDecoder, seed=0, N=3, S=5, T=4, V=8, E=3, H=4, lengths=Non
     out = core.call(getattr(dec, "step", None), tgt_in[:, 0].clone(), s0.clone(), enc_outputs, src_mask, name=name,
                     case=case, hint="step(y_prev, s_prev, enc_outputs, src_mask) -> (logits, s, weights)",
                     numpy_only=NUMPY_ONLY)
-    logits, s, weights = _tensors(name, out, ("logits", "s", "weights"))
+    logits, s, weights = modules.tensors(name, out, ("logits", "s", "weights"))
     core.compare_exact(f"{name}: calls of self.attention per step", len(probe.queries), 1,
                        "call self.attention exactly once per step")
     results = {"attention query": core.compare(
@@ -492,13 +447,13 @@ def check_decoder(AttnDecoder, seed=0, N=3, S=5, T=4, V=8, E=3, H=4, lengths=Non
     name = "AttnDecoder.forward"
     out = core.call(dec, tgt_in.clone(), s0.clone(), enc_outputs, src_mask, name=name, case=case,
                     hint="forward(tgt_in, s0, enc_outputs, src_mask) -> (logits, weights)", numpy_only=NUMPY_ONLY)
-    logits, weights = _tensors(name, out, ("logits", "weights"))
+    logits, weights = modules.tensors(name, out, ("logits", "weights"))
     tf_hint = ("teacher forcing: at step t feed the TRUE token tgt_in[:, t] (never the model's own "
                "prediction) and carry the state s from one step to the next; stack along dim=1")
     results["forward logits"] = core.compare(f"{name}: logits", logits, exp_logits, TOL.forward, tf_hint)
     results["forward weights"] = core.compare(f"{name}: weights", weights, exp_weights, TOL.forward, tf_hint)
     logits.sum().backward()
-    _reaches(name, [("self.embedding", dec.embedding.weight), ("self.cell", dec.cell.weight_ih),
+    modules.reaches(name, [("self.embedding", dec.embedding.weight), ("self.cell", dec.cell.weight_ih),
                     ("self.out", dec.out.weight)])
     return results
 
@@ -596,7 +551,7 @@ def check_greedy_decode(greedy_decode, offsets=(0, 1, 2), end_at=(2, 4, 1), leng
     name = "greedy_decode"
     out = core.call(greedy_decode, ScriptedSeq2Seq(offsets, end_at, V), src, src_mask, max_len, name=name, case=case,
                     hint="greedy_decode(model, src, src_mask, max_len) -> (tokens, weights)", numpy_only=NUMPY_ONLY)
-    tokens, weights = _tensors(name, out, ("tokens", "weights"))
+    tokens, weights = modules.tensors(name, out, ("tokens", "weights"))
     if tokens.dtype not in (torch.int64, torch.int32):
         core.fail(f"{name}: tokens", f"must be an integer tensor (int64), got {tokens.dtype}.")
     hint = ("start from start_id and the encoder's final state; feed back the argmax of each step's logits and the "
@@ -675,7 +630,7 @@ def check_seq2seq_loss(seq2seq_loss, seed=0, N=3, T=5, V=7, lengths=(5, 3, 2)):
     if not loss.requires_grad:
         core.fail(name, "the loss carries no gradient.", "no .item(), .detach() or torch.no_grad() in the loss")
     loss.backward()
-    _reaches(name, [("the model's parameters", model.base)])
+    modules.reaches(name, [("the model's parameters", model.base)])
     return results
 
 
