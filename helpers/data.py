@@ -389,3 +389,156 @@ def digits_8x8(size=28):
     small = torch.tensor(digits.images / 16.0, dtype=torch.float32)[:, None]  # pixel values 0..16
     images = torch.nn.functional.interpolate(small, size=(int(size), int(size)), mode="bilinear")
     return images.clamp(0, 1).numpy(), digits.target.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Rotated images (unit 5, transfer learning): "photos taken at any orientation". Every image is
+# padded to ROTATED_SIZE x ROTATED_SIZE and turned by its own random angle. A CNN is not rotation
+# invariant, so a model pretrained on many rotated source images has learned something that 5
+# target images per class cannot teach: pretraining pays (scripts/transfer_sweep.py measures it).
+# --------------------------------------------------------------------------------------------
+
+#: Fashion-MNIST labels of the source task (T-shirt/top, Trouser, Pullover, Dress, Coat) ...
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+#: ... and of the target task (Sandal, Shirt, Sneaker, Bag, Ankle boot) of unit 5.
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+#: Side of a rotated image: 28 x 28 padded with 4 zero pixels on each side.
+ROTATED_SIZE = 36
+#: Images per class of rotated_digits("train"); the other 797 of the 1,797 digits are its test split.
+DIGITS_TRAIN_PER_CLASS = 100
+
+
+def rotate_images(images, seed=None, degrees=None):
+    """Pad square images to 36 x 36 (zeros) and rotate each by its own angle about the centre.
+
+    Bilinear interpolation, zeros outside the picture (torch.nn.functional.affine_grid +
+    grid_sample, align_corners=False). Angles are counter-clockwise as the image is displayed
+    (row 0 at the top), so 90 degrees equals ``np.rot90(padded, axes=(2, 3))`` up to interpolation
+    error. The corners of a 28 x 28 picture leave the 36 x 36 canvas near 45 degrees and are cut.
+
+    Inputs:
+    - images: float32 array (N, 1, S, S), S even and 2 <= S <= 36 (e.g. 28)
+    - seed: int >= 0; the angles are ``np.random.default_rng(seed).uniform(0, 360, N)`` (image i gets
+      the i-th draw). Give exactly one of seed and degrees.
+    - degrees: array-like (N,) of angles in degrees, instead of a seed
+    Returns: float32 array (N, 1, 36, 36)
+    """
+    import torch
+    import torch.nn.functional as F
+
+    images = np.asarray(images)
+    if images.dtype != np.float32 or images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != images.shape[3]:
+        raise ValueError(f"images must be a float32 array (N, 1, S, S), got dtype {images.dtype} and shape "
+                         f"{images.shape}")
+    side = images.shape[2]
+    if not 2 <= side <= ROTATED_SIZE or side % 2:
+        raise ValueError(f"images must have an even side S with 2 <= S <= {ROTATED_SIZE}, got S = {side}")
+    if (seed is None) == (degrees is None):
+        raise ValueError("give exactly one of seed (random angles) and degrees (given angles)")
+    if seed is not None:
+        degrees = np.random.default_rng(_seq2seq_int(seed, "seed")).uniform(0.0, 360.0, len(images))
+    degrees = np.asarray(degrees, dtype=np.float64)
+    if degrees.shape != (len(images),) or not np.isfinite(degrees).all():
+        raise ValueError(f"degrees must be {len(images)} finite angles (one per image), got shape {degrees.shape}")
+    margin = (ROTATED_SIZE - side) // 2
+    x = F.pad(torch.from_numpy(images), (margin, margin, margin, margin))
+    # Output pixel p samples the input at R p (normalised x right, y down): the picture turns by
+    # -angle in those coordinates, i.e. counter-clockwise on screen.
+    radians = torch.from_numpy(np.deg2rad(degrees)).float()
+    cos, sin, zero = radians.cos(), radians.sin(), torch.zeros(len(images))
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).numpy()
+
+
+def _split_seed(split, seed):
+    """Seed of the angles of a split: 2 * seed for "train", 2 * seed + 1 for "test"."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return 2 * _seq2seq_int(seed, "seed") + (split == "test")
+
+
+def rotated_fashion(split, classes, seed=0):
+    """The Fashion-MNIST subset (see fashion_mnist), each image rotated by its own random angle.
+
+    Every picture of the split keeps one angle whatever ``classes`` asks for: the angles are drawn
+    for all 10,000 (train) or 2,000 (test) images of the subset in file order, with
+    ``rotate_images(..., seed=2 * seed)`` for "train" and ``seed=2 * seed + 1`` for "test", so the
+    two splits never share an angle stream.
+
+    Inputs:
+    - split: "train" (1,000 images per class) or "test" (200 per class)
+    - classes: sequence of distinct labels in 0..9, e.g. TARGET_CLASSES
+    - seed: int >= 0
+    Returns: (images float32 (N, 1, 36, 36) in [0, 1], labels int64 (N,) in 0..len(classes)-1, relabelled
+    in the order of ``classes``)
+    """
+    angle_seed = _split_seed(split, seed)
+    if classes is None:
+        raise ValueError("classes must be a sequence of distinct labels in 0..9, got None")
+    _, all_labels = fashion_mnist(split)
+    images, labels = fashion_mnist(split, classes)
+    degrees = np.random.default_rng(angle_seed).uniform(0.0, 360.0, len(all_labels))
+    return rotate_images(images, degrees=degrees[np.isin(all_labels, classes)]), labels
+
+
+def rotated_digits(split, classes=None, seed=0):
+    """scikit-learn's digits at 28 x 28 (digits_8x8(28)), each rotated by its own random angle: the
+    "different domain" of unit 5.
+
+    Split: 100 images per digit (1,000) for "train", the other 797 for "test", drawn once per class
+    with ``np.random.default_rng(0).choice`` (fixed: independent of ``seed``). Angles as in
+    rotated_fashion: drawn for all 1,797 digits in file order with seed 2 * seed ("train") or
+    2 * seed + 1 ("test").
+
+    Inputs:
+    - split: "train" or "test"
+    - classes: None (all ten digits) or a sequence of distinct digits in 0..9, relabelled
+      0..len(classes)-1 in the given order
+    - seed: int >= 0
+    Returns: (images float32 (N, 1, 36, 36) in [0, 1], labels int64 (N,)), in file order
+    """
+    angle_seed = _split_seed(split, seed)
+    images, labels = digits_8x8(28)
+    pick = np.random.default_rng(0)
+    train = np.zeros(len(labels), dtype=bool)
+    for digit in range(10):
+        train[pick.choice(np.flatnonzero(labels == digit), DIGITS_TRAIN_PER_CLASS, replace=False)] = True
+    keep = train if split == "train" else ~train
+    if classes is not None:
+        picked = list(classes) if isinstance(classes, (list, tuple, range, np.ndarray)) else []
+        if (not picked or len(set(picked)) != len(picked) or any(
+                isinstance(c, bool) or not isinstance(c, (_Integral, np.integer)) or not 0 <= c <= 9 for c in picked)):
+            raise ValueError(f"classes must be None or a sequence of distinct digits in 0..9, got {classes!r}")
+        new_label = np.full(10, -1)
+        new_label[picked] = np.arange(len(picked))
+        keep &= new_label[labels] >= 0
+        labels = new_label[labels]
+    degrees = np.random.default_rng(angle_seed).uniform(0.0, 360.0, len(labels))
+    return rotate_images(images[keep], degrees=degrees[keep]), labels[keep].astype(np.int64)
+
+
+def few_shot_indices(labels, per_class, seed):
+    """Sorted positions of ``per_class`` examples of every class in ``labels``, drawn without
+    replacement with ``np.random.default_rng(seed)`` (class by class, in increasing label order).
+
+    Inputs:
+    - labels: 1-D integer array (N,); every distinct value is a class
+    - per_class: int >= 1
+    - seed: int >= 0
+    Returns: int64 array (per_class * number of classes,). Raises ValueError when a class has fewer
+    than per_class examples.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {labels.shape} and dtype "
+                         f"{labels.dtype}")
+    per_class = _seq2seq_int(per_class, "per_class", 1)
+    rng = np.random.default_rng(_seq2seq_int(seed, "seed"))
+    picks = []
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        if len(where) < per_class:
+            raise ValueError(f"per_class={per_class} but class {c} has only {len(where)} examples in labels")
+        picks.append(rng.choice(where, per_class, replace=False))
+    return np.sort(np.concatenate(picks)).astype(np.int64)
