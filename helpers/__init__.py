@@ -12,6 +12,8 @@ One module per concern (nothing here computes a graded answer; the checks live i
 - ``helpers.rnn_demos``     the small models and widgets of lectures 01-02
 - ``helpers.attention``     seq2seq training, exact match, attention plots and the explorer (lecture 05, a4)
 - ``helpers.scenes``        captioning scenes of coloured shapes, template captions, vocabulary (lecture 06, a5)
+- ``helpers.cnn``           the small CNN of unit 5 and its pretrained source checkpoints (lecture 06, a5)
+- ``helpers.scene_encoder`` the frozen CNN that turns a scene into a 4x4 grid of features (lecture 06, a5)
 - ``helpers.benchmark``     synchronised timing of forward + backward passes (a3, scripts/)
 """
 from .data import dataset_path, datasets_dir
