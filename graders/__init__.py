@@ -2,8 +2,10 @@
 
 - ``graders.core``          comparisons, tolerances (``TOL``), student calls, the self-check protocol
 - ``graders.torch_layout``  the NumPy <-> torch weight layout and the torch modules oracles use
+- ``graders.modules``       checks of a student's ``nn.Module`` classes shared by a4 and a5 (layers, masks, gradients)
 - ``graders.<assignment_id>`` one module per assignment (``a1_rnn_numpy``, ``a2_lstm_numpy``,
-  ``a3_rnn_pytorch``, ``a4_seq2seq_attention``): its oracles, ``check_*`` functions and thresholds
+  ``a3_rnn_pytorch``, ``a4_seq2seq_attention``, ``a5_transfer_captioning``): its oracles, ``check_*``
+  functions and thresholds
 
 Every notebook imports its grader the same way, ``from graders import a1_rnn_numpy as grader``,
 and every autograded test cell imports it again before it calls a check::
