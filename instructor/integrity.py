@@ -7,8 +7,10 @@ source notebook, whose locked cells the autograder restores. Three kinds of find
 
 - ``rebinds``: a student's cell binds a name that an autograded test cell uses and a locked cell
   defines (``check_rnn_forward = lambda *a: None``, ``grader = ...``, ``val_ids = val_ids[:10]``);
-- ``tampering``: patching a module the notebook imports (``np.allclose = ...``, ``setattr``), or
-  reaching into the interpreter (``sys.modules``, frames, ``globals()``, ``importlib``, ``exec``);
+- ``tampering``: patching a module the notebook imports (``np.allclose = ...``, ``setattr``,
+  ``vars(grader).update(...)``), reaching into the interpreter (``sys.modules``, frames, ``globals()``,
+  ``importlib``, ``exec``, ``getattr`` with a computed name), or using the grader beyond its checks
+  and public data (``GRADER_PUBLIC``): its oracles, scripted stand-ins and cached grading data;
 - ``torch``: in a NumPy-only assignment, torch (or a torch-backed course module, the grader's
   oracles) used by a student's cell.
 
@@ -29,10 +31,14 @@ TORCH_MODULES = {"torch", "tensorflow", "jax", "jaxlib", "cupy", "keras", "grade
 TORCH_HELPERS = {"helpers.gradient_flow", "helpers.attention", "helpers.benchmark", "helpers.rnn_demos",
                  "helpers.tasks"}
 INTROSPECTION_NAMES = {"globals", "__builtins__", "builtins", "__import__", "importlib", "inspect", "gc", "ctypes",
-                       "exec", "eval", "compile", "setattr", "delattr", "breakpoint"}
+                       "exec", "eval", "compile", "setattr", "delattr", "breakpoint", "vars"}
 INTROSPECTION_ATTRS = {"modules", "_getframe", "settrace", "setprofile", "f_back", "f_locals", "f_globals",
                        "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
-                       "__dict__", "__builtins__", "__subclasses__"}
+                       "__dict__", "__builtins__", "__subclasses__", "__setattr__", "__delattr__",
+                       "__getattribute__"}
+# what a student's own cell may use of the grader: its checks and the public data of the graded tests
+GRADER_PUBLIC = {"self_check", "report", "TOL", "few_shot_images", "caption_training_data", "CAPTION_RECIPE",
+                 "TRANSFER_RECIPE"}
 
 
 @dataclass(frozen=True)
@@ -207,7 +213,8 @@ class _Context:
 def _tampering(tree, ctx, student_modules):
     """Descriptions of module patching and interpreter introspection in a cell."""
     found = []
-    module_names = set(ctx.modules) | set(student_modules)
+    modules = {**ctx.modules, **student_modules}
+    module_names = set(modules)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
             root = node
@@ -219,6 +226,13 @@ def _tampering(tree, ctx, student_modules):
             found.append(f"uses .{node.attr}")
         elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
             found.append(f"uses {node.id}")
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and modules.get(node.value.id, "").split(".")[0] == "graders"
+              and not (node.attr.startswith("check_") or node.attr in GRADER_PUBLIC)):
+            found.append(f"uses {ast.unparse(node)} (the grader's internals)")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}
+              and not (len(node.args) >= 2 and isinstance(node.args[1], ast.Constant))):
+            found.append(f"uses {node.func.id} with a computed attribute name")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 module = _module_of_import(node, alias) or ""

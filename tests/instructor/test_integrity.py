@@ -64,6 +64,12 @@ def test_torch_stand_ins_in_a_numpy_assignment_are_found():
     ("setattr(np, 'tanh', np.sin)\n", "uses setattr"),
     ("exec('x = 1')\n", "uses exec"),
     ("globals()['val_ids'] = None\n", "uses globals"),
+    # found by a red-team pass on a5: patching through vars() / __setattr__, names built at run time,
+    # and the grader's own oracles or scripted stand-ins called instead of doing the work
+    ("vars(grader).update(check_rnn_forward=print)\n", "uses vars"),
+    ("type(grader).__setattr__(grader, 'check_rnn_forward', print)\n", "uses .__setattr__"),
+    ("import sys\nframe = getattr(sys, '_get' + 'frame')\n", "uses getattr with a computed attribute name"),
+    ("rnn_forward = grader.oracle_rnn_forward\n", "uses grader.oracle_rnn_forward (the grader's internals)"),
 ])
 def test_tampering_is_found(code, expected):
     src = source_nb("a1_rnn_numpy")
