@@ -136,14 +136,19 @@ def check_extract_features(extract_features, seed=0, N=5, batch_size=2, training
 # ============================================================================ linear probe
 @functools.lru_cache(maxsize=3)
 def _target_data(split, held_out_seed=None):
-    """Rotated target images: the public ones, or (held_out_seed) the test pictures at fresh angles."""
-    seed = None if held_out_seed is None else 10_000 + held_out_seed
-    return rotated_fashion(split, TARGET_CLASSES) if seed is None else rotated_fashion(split, TARGET_CLASSES, seed)
+    """Rotated target images: the public ones, or (held_out_seed) the test pictures at fresh angles, shuffled."""
+    if held_out_seed is None:
+        return rotated_fashion(split, TARGET_CLASSES)
+    x, y = rotated_fashion(split, TARGET_CLASSES, 10_000 + held_out_seed)
+    order = np.random.default_rng(held_out_seed).permutation(len(y))  # an order no student code can know
+    return x[order], y[order]
 
 
-def _few_shot(seed):
+def few_shot_images(seed=0):
+    """The few-shot training set the graded tests draw with ``seed``: (images float32 tensor (25, 1, 36, 36),
+    labels int64 tensor (25,)) -- TRANSFER_RECIPE["per_class"] rotated images of each target class."""
     x, y = _target_data("train")
-    idx = torch.from_numpy(few_shot_indices(y, TRANSFER_RECIPE["per_class"], seed))
+    idx = torch.from_numpy(few_shot_indices(y, TRANSFER_RECIPE["per_class"], integer(seed, "seed", 0)))
     return torch.from_numpy(x)[idx], torch.from_numpy(y)[idx]
 
 
@@ -178,7 +183,7 @@ def check_linear_probe(fit_linear_probe, extract_features, minimum=0.55, held_ou
     test_feats = _features(extract_features, model, torch.from_numpy(test_x))
     accuracies, shuffled = [], []
     for seed in TRANSFER_RECIPE["probe_seeds"]:
-        x, y = _few_shot(seed)
+        x, y = few_shot_images(seed)
         feats, labels = _features(extract_features, model, x), y.numpy()
         case = {"examples per class": TRANSFER_RECIPE["per_class"], "seed": seed, "features": feats.shape}
         accuracies.append(_probe_accuracy(fit_linear_probe, feats, labels, test_feats, test_y, case))
@@ -208,6 +213,48 @@ def _group_of(optimizer):
                           "the body group and the head group must be disjoint")
             found[id(p)] = (index, group["lr"], group.get("weight_decay"))
     return found
+
+
+def _check_groups(optimizer, model, head_lr, body_lr, weight_decay):
+    """Every parameter of ``model`` in exactly one group of ``optimizer``: the body's with body_lr, the
+    head's with head_lr, all with weight_decay, and nothing else."""
+    name = "prepare_finetune"
+    groups = _group_of(optimizer)
+    expected = [(p, "body", body_lr) for p in model.body.parameters()] + \
+               [(p, "head", head_lr) for p in model.head.parameters()]
+    for p, part, lr in expected:
+        if id(p) not in groups:
+            core.fail(name, f"a {part} parameter of shape {tuple(p.shape)} is in no parameter group.",
+                      "build the optimiser AFTER replacing the head, from model.body and model.head")
+        if groups[id(p)][1] != lr or groups[id(p)][2] != weight_decay:
+            core.fail(name, f"a {part} parameter has lr={groups[id(p)][1]}, weight_decay={groups[id(p)][2]}; "
+                            f"expected lr={lr}, weight_decay={weight_decay}.",
+                      "two groups: {'params': body parameters, 'lr': body_lr}, {'params': head, 'lr': head_lr}")
+    if len(groups) != len(expected):
+        core.fail(name, f"the optimiser holds {len(groups) - len(expected)} parameters that are not the model's.",
+                  "are you optimising the old head?")
+
+
+def _prepared(prepare_finetune, case):
+    """The pretrained CNN after the student's ``prepare_finetune``, checked to be exactly the pretrained body
+    and a plain fresh nn.Linear head (re-initialised here from the seed), with a new AdamW built from the
+    student's parameter groups -- so the student's code decides the groups and nothing else."""
+    r, name = TRANSFER_RECIPE, "prepare_finetune"
+    model, pretrained = load_pretrained(), load_pretrained().body.state_dict()
+    opt = core.call(prepare_finetune, model, len(TARGET_CLASSES), r["head_lr"], r["body_lr"], r["weight_decay"],
+                    name=name, case=case, hint="check prepare_finetune's own test first")
+    head = model.head[-1] if isinstance(getattr(model, "head", None), torch.nn.Sequential) else None
+    if (type(model) is not SmallCNN or "forward" in vars(model) or type(head) is not torch.nn.Linear
+            or head.out_features != len(TARGET_CLASSES)
+            or any(not torch.equal(v, model.body.state_dict()[k]) for k, v in pretrained.items())):
+        core.fail(name, "the model must stay the pretrained SmallCNN with only model.head[-1] replaced by a new "
+                        "nn.Linear.", "do not train, replace or wrap anything else")
+    if not isinstance(opt, torch.optim.AdamW):
+        core.fail(name, f"must return a torch.optim.AdamW, got {type(opt).__name__}.")
+    _check_groups(opt, model, r["head_lr"], r["body_lr"], r["weight_decay"])
+    head.reset_parameters()
+    groups = [{"params": g["params"], "lr": g["lr"]} for g in opt.param_groups]
+    return model, torch.optim.AdamW(groups, weight_decay=r["weight_decay"])
 
 
 @core.check
@@ -241,22 +288,10 @@ def check_prepare_finetune(prepare_finetune, seed=0, n_classes=3, head_lr=1e-2, 
         core.fail(name, "the body's weights changed.", "only the head is replaced")
     if not isinstance(optimizer, torch.optim.AdamW):
         core.fail(name, f"must return a torch.optim.AdamW, got {type(optimizer).__name__}.")
-    groups = _group_of(optimizer)
-    expected = [(p, "body", body_lr) for p in model.body.parameters()] + \
-               [(p, "head", head_lr) for p in model.head.parameters()]
-    for p, part, lr in expected:
-        if id(p) not in groups:
-            core.fail(name, f"a {part} parameter of shape {tuple(p.shape)} is in no parameter group.",
-                      "build the optimiser AFTER replacing the head, from model.body and model.head")
-        if groups[id(p)][1] != lr or groups[id(p)][2] != weight_decay:
-            core.fail(name, f"a {part} parameter has lr={groups[id(p)][1]}, weight_decay={groups[id(p)][2]}; "
-                            f"expected lr={lr}, weight_decay={weight_decay}.",
-                      "two groups: {'params': body parameters, 'lr': body_lr}, {'params': head, 'lr': head_lr}")
-    if len(groups) != len(expected):
-        core.fail(name, f"the optimiser holds {len(groups) - len(expected)} parameters that are not the model's.",
-                  "are you optimising the old head?")
+    _check_groups(optimizer, model, head_lr, body_lr, weight_decay)
+    n_params = len(list(model.parameters()))
     return {"head": f"nn.Linear(12, {n_classes}), re-initialised", "parameter groups": f"body lr {body_lr}, "
-            f"head lr {head_lr}, {len(expected)} parameters each in one group"}
+            f"head lr {head_lr}, {n_params} parameters each in one group"}
 
 
 def _train_classifier(model, optimizer, x, y, steps, batch_size, seed):
@@ -286,19 +321,14 @@ def finetune_run(prepare_finetune):
     """
     r, runs = TRANSFER_RECIPE, {"scratch": [], "finetuned": []}
     for seed in r["finetune_seeds"]:
-        x, y = _few_shot(seed)
+        x, y = few_shot_images(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             scratch = SmallCNN(len(TARGET_CLASSES))
             opt = torch.optim.AdamW(scratch.parameters(), lr=r["head_lr"], weight_decay=r["weight_decay"])
             runs["scratch"].append(_train_classifier(scratch, opt, x, y, r["steps"], r["batch_size"], seed))
-            model = load_pretrained()
             case = {"examples per class": r["per_class"], "seed": seed}
-            opt = core.call(prepare_finetune, model, len(TARGET_CLASSES), r["head_lr"], r["body_lr"],
-                            r["weight_decay"], name="prepare_finetune", case=case,
-                            hint="check prepare_finetune's own test first")
-            if not isinstance(opt, torch.optim.Optimizer):
-                core.fail("prepare_finetune", f"must return an optimiser, got {type(opt).__name__}.")
+            model, opt = _prepared(prepare_finetune, case)
             runs["finetuned"].append(core.call(_train_classifier, model, opt, x, y, r["steps"], r["batch_size"], seed,
                                                name="fine-tuning", case=case, hint="check prepare_finetune's test"))
     return runs
@@ -501,6 +531,13 @@ def check_captioner(cls, attention=False, seed=0, N=3, T=4, C=5, Hg=2, Wg=3, V=9
             "of captions_in[:, t]; " + ("context from h_{t-1}]; scores = out([h_t; context])" if attention
                                         else "mean feature vector]; scores = out(h_t)"))
     results = {"scores": core.compare(f"{name}: scores", scores, exp_scores, TOL.forward, hint)}
+    if not scores.requires_grad:
+        core.fail(f"{name}: scores", "no gradient reaches the scores (they carry no autograd graph).",
+                  modules.NO_DETACH_HINT)
+    scores.sum().backward()
+    modules.reaches(name, [("self.embedding", model.embedding.weight), ("self.cell", model.cell.weight_ih),
+                           ("self.init_h", model.init_h.weight), ("self.out", model.out.weight)]
+                    + ([("self.attention.W_f", model.attention.W_f.weight)] if attention else []))
     if attention:
         if not torch.is_tensor(alphas):
             core.fail(f"{name}: alphas", f"expected a tensor (N, T, Hg, Wg), got {type(alphas).__name__}.")
@@ -640,6 +677,12 @@ def _scene_data(held_out_seed=None):
         splits["train"].captions)), test, grid_features(encoder, test.images))
 
 
+def caption_training_data():
+    """The scenes the graded captioners train on (CAPTION_RECIPE): (grid features float32 (N, C, 4, 4),
+    caption ids int64 (N, T) as CaptionVocab.encode writes them)."""
+    return _scene_data()[:2]
+
+
 def _decode(model, features, max_len):
     """The grader's greedy decoder over a captioner's init_state/step: (tokens (N, L), alphas list)."""
     with torch.no_grad():
@@ -700,9 +743,9 @@ def check_captions(model, minimum=0.9, held_out_seed=None, n_objects=None):
     minimum, held_out_seed = _minimum(minimum), _held_out_seed(held_out_seed)
     if n_objects is not None:
         n_objects = integer(n_objects, "n_objects", 1)
-    _, _, scenes, feats = _scene_data(held_out_seed)
-    tokens = core.call(_decode, model, feats, 12, name="greedy decoding", case="trained model",
-                       hint="check init_state and step")
+    tokens = core.call(_decode, model, _scene_data(held_out_seed)[3], 12, name="greedy decoding",
+                       case="trained model", hint="check init_state and step")
+    scenes = _scene_data(held_out_seed)[2]  # read after the student's code has run
     right = np.array([p == c for p, c in zip(CaptionVocab().decode(tokens), scenes.captions)])
     counts = np.array([len(objects) for objects in scenes.objects])
     by_count = ", ".join(f"{k} object(s): {right[counts == k].mean():.1%}" for k in np.unique(counts).tolist())

@@ -332,3 +332,39 @@ def test_untrained_captioner_fails_the_quality_checks(ref):
         grader.check_localisation.__wrapped__(model, minimum=0.9)
     test_scenes = grader._scene_data()[2]
     assert len(grader._noun_cells(test_scenes)) == sum(len(objects) for objects in test_scenes.objects)
+
+
+# ---------------------------------------------------------------- red-team attacks (each earned full marks once)
+def test_captioner_that_returns_the_oracle_gets_nothing(ref):
+    class Oracle(ref["Captioner"]):
+        def forward(self, features, captions_in):
+            return grader.oracle_captioner_forward(self, features, captions_in, False)
+
+    fails(grader.check_captioner, Oracle, match="no gradient reaches")
+
+
+def test_finetune_run_trains_what_it_checked(ref):
+    """A prepare_finetune that fits the head on other data and freezes training (lr 0) is refused: the
+    grader requires the pretrained body untouched and the recipe's learning rates, re-initialises the
+    head and builds its own AdamW from the student's groups."""
+    def frozen(model, n_classes, head_lr, body_lr, weight_decay=0.0):
+        opt = ref["prepare_finetune"](model, n_classes, head_lr, body_lr, weight_decay)
+        for group in opt.param_groups:
+            group["lr"] = 0.0
+        return opt
+
+    def body_trained(model, n_classes, head_lr, body_lr, weight_decay=0.0):
+        with torch.no_grad():
+            model.body[0].weight.mul_(1.01)
+        return ref["prepare_finetune"](model, n_classes, head_lr, body_lr, weight_decay)
+
+    with pytest.raises(CheckFailure, match="expected lr"):
+        grader.finetune_run(frozen)
+    with pytest.raises(CheckFailure, match="must stay the pretrained SmallCNN"):
+        grader.finetune_run(body_trained)
+
+
+def test_held_out_test_images_come_in_an_order_only_the_seed_gives():
+    public_y = grader._target_data("test")[1]
+    held_y = grader._target_data("test", 777)[1]
+    assert sorted(public_y.tolist()) == sorted(held_y.tolist()) and (public_y != held_y).mean() > 0.5
