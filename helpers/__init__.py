@@ -14,6 +14,7 @@ One module per concern (nothing here computes a graded answer; the checks live i
 - ``helpers.scenes``        captioning scenes of coloured shapes, template captions, vocabulary (lecture 06, a5)
 - ``helpers.cnn``           the small CNN of unit 5 and its pretrained source checkpoints (lecture 06, a5)
 - ``helpers.scene_encoder`` the frozen CNN that turns a scene into a 4x4 grid of features (lecture 06, a5)
+- ``helpers.transfer_plots`` the figures, tables and attention-stepping widget logic of lecture 06
 - ``helpers.benchmark``     synchronised timing of forward + backward passes (a3, scripts/)
 """
 from .data import dataset_path, datasets_dir
