@@ -125,14 +125,8 @@ def _build_additive(AdditiveAttention, params, case, seed):
     layer = modules.construct(AdditiveAttention, (Hq, Hk, A), name, case, seed,
                               "__init__(query_size, key_size, attn_size) creates self.W_q, self.W_k and self.v",
                               NUMPY_ONLY)
-    shapes = {"W_q": (Hq, A, False), "W_k": (Hk, A, True), "v": (A, 1, False)}
-    for attr, (n_in, n_out, bias) in shapes.items():
-        linear = modules.layer(name, layer, attr, torch.nn.Linear, f"nn.Linear({n_in}, {n_out}, bias={bias})")
-        if (linear.in_features, linear.out_features, linear.bias is not None) != (n_in, n_out, bias):
-            core.fail(name, f"self.{attr} must be nn.Linear({n_in}, {n_out}, bias={bias}) for "
-                            f"AdditiveAttention({Hq}, {Hk}, {A}), got nn.Linear({linear.in_features}, "
-                            f"{linear.out_features}, bias={linear.bias is not None}).",
-                      "W_q and v take bias=False; W_k holds the bias b")
+    for attr, n_in, n_out, bias in (("W_q", Hq, A, False), ("W_k", Hk, A, True), ("v", A, 1, False)):
+        modules.linear(name, layer, attr, n_in, n_out, bias, "W_q and v take bias=False; W_k holds the bias b")
     layer = layer.double()
     with torch.no_grad():
         for target, key in ((layer.W_q.weight, "W_q"), (layer.W_k.weight, "W_k"), (layer.W_k.bias, "b_k"),

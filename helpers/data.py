@@ -340,6 +340,18 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 FASHION_FILE = "fashion_mnist_subset.npz"
 
 
+def _relabelling(classes, what):
+    """Array (10,) mapping each of the 10 labels to its position in ``classes`` (-1 if not picked);
+    ValueError unless ``classes`` is a sequence of distinct integers in 0..9 (``what`` names them)."""
+    picked = list(classes) if isinstance(classes, (list, tuple, range, np.ndarray)) else []
+    if (not picked or len(set(picked)) != len(picked) or any(
+            isinstance(c, bool) or not isinstance(c, (_Integral, np.integer)) or not 0 <= c <= 9 for c in picked)):
+        raise ValueError(f"classes must be None or a sequence of distinct {what} in 0..9, got {classes!r}")
+    new_label = np.full(10, -1)
+    new_label[picked] = np.arange(len(picked))
+    return new_label
+
+
 def fashion_mnist(split, classes=None):
     """Images and labels of the shipped Fashion-MNIST subset (datasets/fashion_mnist_subset.npz).
 
@@ -359,12 +371,7 @@ def fashion_mnist(split, classes=None):
     with np.load(dataset_path(FASHION_FILE)) as npz:
         images, labels = npz[f"{split}_images"], npz[f"{split}_labels"].astype(np.int64)
     if classes is not None:
-        picked = list(classes) if isinstance(classes, (list, tuple, range, np.ndarray)) else []
-        if (not picked or len(set(picked)) != len(picked) or any(
-                isinstance(c, bool) or not isinstance(c, (_Integral, np.integer)) or not 0 <= c <= 9 for c in picked)):
-            raise ValueError(f"classes must be None or a sequence of distinct labels in 0..9, got {classes!r}")
-        new_label = np.full(10, -1)
-        new_label[picked] = np.arange(len(picked))
+        new_label = _relabelling(classes, "labels")
         keep = new_label[labels] >= 0
         images, labels = images[keep], new_label[labels[keep]]
     return (images[:, None] / np.float32(255)).astype(np.float32), labels.astype(np.int64)
@@ -506,12 +513,7 @@ def rotated_digits(split, classes=None, seed=0):
         train[pick.choice(np.flatnonzero(labels == digit), DIGITS_TRAIN_PER_CLASS, replace=False)] = True
     keep = train if split == "train" else ~train
     if classes is not None:
-        picked = list(classes) if isinstance(classes, (list, tuple, range, np.ndarray)) else []
-        if (not picked or len(set(picked)) != len(picked) or any(
-                isinstance(c, bool) or not isinstance(c, (_Integral, np.integer)) or not 0 <= c <= 9 for c in picked)):
-            raise ValueError(f"classes must be None or a sequence of distinct digits in 0..9, got {classes!r}")
-        new_label = np.full(10, -1)
-        new_label[picked] = np.arange(len(picked))
+        new_label = _relabelling(classes, "digits")
         keep &= new_label[labels] >= 0
         labels = new_label[labels]
     degrees = np.random.default_rng(angle_seed).uniform(0.0, 360.0, len(labels))
