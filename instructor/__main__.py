@@ -1,5 +1,8 @@
 import sys
 
-from .cli import main
+from .course import skip_slow_imports
+
+skip_slow_imports()
+from .cli import main  # noqa: E402
 
 sys.exit(main(sys.argv[1:]))

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from . import integrity, normalize, sandbox
-from .course import course_root, nbgrader_env
+from .course import course_root, nbgrader_command, nbgrader_env
 
 STATUS_FILE = ".grading.json"
 TEMPLATE_CACHE = ".autograde"  # folder of the course root with the assignments' template gradebooks
@@ -123,7 +123,7 @@ def _nbgrader(root, spec, *args):
         settings["hidden"] = [*settings["hidden"], *(str(root / n) for n in ("gradebook.db", "submitted", "incoming"))]
         env.update(sandbox.sandbox_env(settings, root / "jupyter"))
         extra = sandbox.nbgrader_args()
-    command = [sys.executable, "-m", "nbgrader", *args, *(extra if args[0] == "autograde" else [])]
+    command = nbgrader_command(*args, *(extra if args[0] == "autograde" else []))
     try:
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=spec["budget_s"])
     except subprocess.TimeoutExpired:

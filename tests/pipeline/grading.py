@@ -294,6 +294,18 @@ class CourseRoot:
             return {gid: (grades[gid].auto_score or 0.0, grades[gid].max_score) for gid in tests}
 
 
+def error_cells(folder):
+    """'<notebook>: <cell> <error>' for every code cell of the notebooks in ``folder`` that stored an error."""
+    found = []
+    for path in notebooks(folder):
+        for index, cell in enumerate(nbformat.read(path, 4).cells):
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if out.get("output_type") == "error":
+                    found.append(f"{path.name}: {grade_id(cell) or f'cell {index}'} {out.get('ename')}: "
+                                 f"{str(out.get('evalue'))[:200]}")
+    return found
+
+
 def total(scores):
     """(earned, possible) points of a {grade_id: (score, max_score)} mapping."""
     return sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())

@@ -30,10 +30,19 @@ def pipeline_class(course_root, aid):
                                               nbformat.read(course.release / source.name, 4))
                 assert not leaks, f"{aid}/{source.name} leaks:\n" + "\n".join(leaks)
 
-        def test_reference_gets_full_marks(self, course):
-            scores = course.autograde("reference", course.path / "solutions" / aid)
-            lost = {gid: s for gid, s in scores.items() if s[0] < s[1]}
-            assert scores and not lost, f"{aid}: the reference solution loses points in {lost}"
+        @pytest.fixture(scope="class")
+        def reference(self, course):
+            return course.autograde("reference", course.path / "solutions" / aid)
+
+        def test_reference_gets_full_marks(self, reference):
+            lost = {gid: s for gid, s in reference.items() if s[0] < s[1]}
+            assert reference and not lost, f"{aid}: the reference solution loses points in {lost}"
+
+        def test_reference_runs_every_cell_without_error(self, course, reference):
+            """Ungraded cells too (self-checks, plots): "Restart and Run All" must not stop on a student
+            whose code is right, and nbgrader's validate does not look at ungraded cells."""
+            errors = grading.error_cells(course.path / "autograded" / "reference" / aid)
+            assert not errors, f"{aid}: the reference solution raises in cells " + "; ".join(errors)
 
         def test_blank_release_gets_zero(self, course):
             scores = course.autograde("blank", course.release)

@@ -4,6 +4,8 @@ For each assignment: the committed release is exactly nbgrader's, leaks nothing,
 solution gets 100 % of the autograded points, the untouched release 0, every mutant loses the
 points of exactly its target test cells and every alternative keeps full marks.
 """
+import importlib
+import re
 from pathlib import Path
 
 import grading
@@ -43,3 +45,18 @@ def test_every_solution_cell_has_mutants_and_alternatives(aid):
             missing.append(f"{cell}: {n_mut} mutants, {n_alt} alternatives")
     assert not missing, f"{aid}: need >= {MIN_MUTANTS} mutants and >= {MIN_ALTERNATIVES} alternative per " \
                         "graded solution cell:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("aid", grading.assignment_ids(COURSE))
+def test_notebooks_use_only_what_their_grader_has(aid):
+    """Every ``grader.<name>`` a notebook calls exists in ``graders.<aid>`` (a self-check cell calling a
+    name the grader lost stops "Run All" for every student, and no graded cell notices)."""
+    module = importlib.import_module(f"graders.{aid}")
+    missing = set()
+    for path in grading.notebooks(COURSE / "solutions" / aid):
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type == "code":
+                missing |= {f"{path.name}: {grading.grade_id(cell)} uses grader.{name}"
+                            for name in re.findall(r"\bgrader\.([A-Za-z_]\w*)", cell.source)
+                            if not hasattr(module, name)}
+    assert not missing, f"graders.{aid} lacks what its notebook calls:\n" + "\n".join(sorted(missing))
