@@ -36,6 +36,8 @@ INTROSPECTION_ATTRS = {"modules", "_getframe", "settrace", "setprofile", "f_back
                        "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
                        "__dict__", "__builtins__", "__subclasses__", "__setattr__", "__delattr__",
                        "__getattribute__"}
+# introspection attributes that are also honest method names when called (model.modules())
+CALLED_IS_HONEST = {"modules"}
 # what a student's own cell may use of the grader: its checks and the public data of the graded tests
 GRADER_PUBLIC = {"self_check", "report", "TOL", "few_shot_images", "caption_training_data", "CAPTION_RECIPE",
                  "TRANSFER_RECIPE"}
@@ -215,6 +217,9 @@ def _tampering(tree, ctx, student_modules):
     found = []
     modules = {**ctx.modules, **student_modules}
     module_names = set(modules)
+    # nn.Module.modules() is a method; sys.modules, the attack, is a dict and never called
+    method_calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in CALLED_IS_HONEST}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
             root = node
@@ -222,7 +227,7 @@ def _tampering(tree, ctx, student_modules):
                 root = root.value
             if isinstance(root, ast.Name) and root.id in module_names:
                 found.append(f"assigns {ast.unparse(node)} (an attribute of the module {root.id})")
-        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRS:
+        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRS and id(node) not in method_calls:
             found.append(f"uses .{node.attr}")
         elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
             found.append(f"uses {node.id}")
@@ -233,6 +238,9 @@ def _tampering(tree, ctx, student_modules):
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}
               and not (len(node.args) >= 2 and isinstance(node.args[1], ast.Constant))):
             found.append(f"uses {node.func.id} with a computed attribute name")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}
+              and node.args[1].value in INTROSPECTION_ATTRS):
+            found.append(f"uses {node.func.id}(..., {node.args[1].value!r})")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 module = _module_of_import(node, alias) or ""

@@ -70,6 +70,8 @@ def test_torch_stand_ins_in_a_numpy_assignment_are_found():
     ("type(grader).__setattr__(grader, 'check_rnn_forward', print)\n", "uses .__setattr__"),
     ("import sys\nframe = getattr(sys, '_get' + 'frame')\n", "uses getattr with a computed attribute name"),
     ("rnn_forward = grader.oracle_rnn_forward\n", "uses grader.oracle_rnn_forward (the grader's internals)"),
+    ("import sys\ngetattr(sys, 'modules')['graders.a1_rnn_numpy'].check_rnn_forward = print\n",
+     "uses getattr(..., 'modules')"),
 ])
 def test_tampering_is_found(code, expected):
     src = source_nb("a1_rnn_numpy")
@@ -94,3 +96,18 @@ def test_runtime_integrity_failures_are_reported():
                                                 "evalue": "INTEGRITY: rnn_forward ran torch operations (addmm)"}]}]}
     (finding,) = integrity.runtime_findings(nb)
     assert finding.cell == "test_x" and finding.affects == ("test_x",) and "addmm" in finding.detail
+
+
+def test_torch_module_methods_named_like_introspection_raise_no_alarm():
+    """A simulated a5 student saved every submodule's mode with ``model.modules()``, an honest nn.Module
+    method that the scan took for ``sys.modules``."""
+    src = source_nb("a5_transfer_captioning")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "extract_features")
+    cell["source"] = cell["source"].replace(
+        "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    modes = {m: m.training for m in model.modules()}\n"
+                                "    names = [name for name, _ in model.named_modules()]\n")
+    assert "model.modules()" in cell["source"]
+    assert integrity.scan(nb, src) == []
+    cell["source"] += "\nimport sys\nlookup = sys.modules\n"
+    assert [f.detail for f in integrity.scan(nb, src)] == ["uses .modules"]
