@@ -21,6 +21,7 @@ failures start with ``INTEGRITY`` in a test cell's output (``runtime_findings``)
 """
 import ast
 import importlib
+import importlib.util
 import types
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ INTROSPECTION_ATTRS = {"modules", "_getframe", "settrace", "setprofile", "f_back
                        "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
                        "__dict__", "__builtins__", "__subclasses__", "__setattr__", "__delattr__",
                        "__getattribute__"}
+# libraries whose star imports the scan resolves (importing them in the grading process is safe)
+KNOWN_LIBRARIES = {"numpy", "torch", "math", "helpers", "graders", "matplotlib", "sklearn", "scipy", "collections",
+                   "itertools", "functools", "typing", "dataclasses", "random", "time", "copy"}
+STAR_UNKNOWN = "<names of a star import>"
 # introspection attributes that are also honest method names when called (model.modules())
 CALLED_IS_HONEST = {"modules"}
 # what a student's own cell may use of the grader: its checks and the public data of the graded tests
@@ -68,12 +73,22 @@ def _source(cell):
 
 
 def _parse(source):
-    """AST of a cell (IPython magics and shell lines blanked); None when it is not Python."""
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    """AST of a cell as IPython runs it: magics, shell escapes and ``obj?`` become calls (IPython's own
+    transformer), and the code handed to a magic (``%time <code>``, ``%%capture`` cells) is parsed and
+    appended, so it is scanned too. None when the cell is not Python (it cannot run either)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     try:
-        return ast.parse("\n".join(lines))
+        tree = ast.parse(TransformerManager().transform_cell(source))
     except SyntaxError:
         return None
+    for node in list(ast.walk(tree)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"run_line_magic", "run_cell_magic"}):
+            for arg in node.args[1:]:
+                inner = _parse(arg.value) if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+                tree.body += inner.body if inner is not None else []
+    return tree
 
 
 def _is_test(cell):
@@ -110,7 +125,11 @@ def _bound_names(tree):
 
 
 def _star_names(module):
-    """Names ``from module import *`` binds (the trusted course module is imported to see them)."""
+    """Names ``from module import *`` binds, for the libraries a notebook may use (imported to see
+    them); a star import of any other module binds the sentinel STAR_UNKNOWN (never imported here:
+    the scan runs in the trusted grading process)."""
+    if (module or "").split(".")[0] not in KNOWN_LIBRARIES:
+        return {STAR_UNKNOWN}
     try:
         imported = importlib.import_module(module)
     except ImportError:
@@ -153,6 +172,27 @@ def _imports(tree):
     return found
 
 
+def _is_module(module, name):
+    """True when ``from module import name`` imports a submodule (checked for KNOWN_LIBRARIES only)."""
+    if module.split(".")[0] not in KNOWN_LIBRARIES:
+        return False
+    try:
+        return importlib.util.find_spec(f"{module}.{name}") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _module_names(tree):
+    """Names the code binds to module objects (``import x``, ``import x.y as z``, ``from pkg import submodule``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.update(a.asname or a.name for a in node.names if a.name != "*" and _is_module(node.module, a.name))
+    return names
+
+
 def torch_backed(module):
     """True for torch and friends, the graders, and the course modules built on torch."""
     return module.split(".")[0] in TORCH_MODULES or module in TORCH_HELPERS
@@ -184,7 +224,7 @@ class _Context:
     def __init__(self, source_nb):
         locked = _locked_ids(source_nb)
         self.tests = {}          # test grade_id -> names it loads
-        locked_bound, self.modules = set(), {}
+        locked_bound, self.modules, self.module_objects = set(), {}, set()
         for cell in source_nb["cells"]:
             tree = _parse(_source(cell)) if cell.get("cell_type") == "code" else None
             if tree is None:
@@ -192,6 +232,7 @@ class _Context:
             if _meta(cell).get("grade_id") in locked:
                 locked_bound |= _top_bound(tree)
                 self.modules.update(_imports(tree))
+                self.module_objects |= _module_names(tree)
             if _is_test(cell):
                 self.tests[_meta(cell)["grade_id"]] = _loaded(tree)
         used = set().union(*self.tests.values()) if self.tests else set()
@@ -212,19 +253,89 @@ class _Context:
         return tuple(t for t in users if order.get(t, len(order) + 1) > position)
 
 
-def _tampering(tree, ctx, student_modules):
-    """Descriptions of module patching and interpreter introspection in a cell."""
+def _parents(tree):
+    """{id(node): parent node} of an AST."""
+    return {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+
+def _stored(tree):
+    """Names the code assigns (not by import): a student variable that shadows a module is no module."""
+    return ({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
+
+
+def _as_value(node, parents):
+    """True when a name is used as a value: not the object of ``x.attr``, not the function of a call,
+    not the first argument of getattr/hasattr (their attribute name is checked on its own)."""
+    parent = parents.get(id(node))
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        return False
+    if isinstance(parent, ast.Call) and (parent.func is node or (
+            isinstance(parent.func, ast.Name) and parent.func.id in {"getattr", "hasattr"} and parent.args
+            and parent.args[0] is node)):
+        return False
+    return True
+
+
+def _escapes(tree, module_objects):
+    """Modules, getattr and introspection names held as values: a module under another name (an alias,
+    a list, an argument) can be patched where no other rule looks."""
+    parents, shadowed, found = _parents(tree), _stored(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and _as_value(node, parents):
+            if node.id in module_objects - shadowed:
+                found.append(f"uses the module {node.id} as a value")
+            elif node.id in {"getattr", "hasattr"}:
+                found.append(f"uses {node.id} as a value")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in INTROSPECTION_ATTRS:
+            found.append(f"uses the name {node.value!r} as a string")
+        elif isinstance(node, ast.MatchClass) and set(node.kwd_attrs) & INTROSPECTION_ATTRS:
+            found.append(f"matches on .{sorted(set(node.kwd_attrs) & INTROSPECTION_ATTRS)[0]}")
+    return found
+
+
+def _import_findings(node):
+    """Imports of introspection tools, of introspection names, and star imports the scan cannot resolve."""
+    found = []
+    for alias in node.names:
+        module = _module_of_import(node, alias) or ""
+        if module.split(".")[0] in {"importlib", "inspect", "gc", "ctypes", "builtins"}:
+            found.append(f"imports {module}")
+        elif isinstance(node, ast.ImportFrom) and alias.name in INTROSPECTION_ATTRS | INTROSPECTION_NAMES:
+            found.append(f"imports {alias.name} from {module}")
+        elif alias.name == "*" and module.split(".")[0] not in KNOWN_LIBRARIES:
+            found.append(f"imports * from {module} (names the scan cannot see)")
+    return found
+
+
+def _root(node):
+    """The innermost object of an attribute chain ``a.b.c`` (the node ``a``)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node
+
+
+def _module_parts(tree, module_names):
+    """Names assigned a plain attribute chain of a module (``tt = torch.testing``, ``f = np.tanh``):
+    patching them patches the module."""
+    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Attribute) and isinstance(_root(node.value), ast.Name)
+            and _root(node.value).id in module_names for target in node.targets if isinstance(target, ast.Name)}
+
+
+def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
+    """Descriptions of module patching and interpreter introspection in a cell (``student_objects``:
+    names earlier student cells bound to modules)."""
     found = []
     modules = {**ctx.modules, **student_modules}
     module_names = set(modules)
     # nn.Module.modules() is a method; sys.modules, the attack, is a dict and never called
     method_calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                     and n.func.attr in CALLED_IS_HONEST}
+    module_names |= _module_parts(tree, module_names)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            root = node
-            while isinstance(root, ast.Attribute):
-                root = root.value
+            root = _root(node)
             if isinstance(root, ast.Name) and root.id in module_names:
                 found.append(f"assigns {ast.unparse(node)} (an attribute of the module {root.id})")
         elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRS and id(node) not in method_calls:
@@ -242,10 +353,8 @@ def _tampering(tree, ctx, student_modules):
               and node.args[1].value in INTROSPECTION_ATTRS):
             found.append(f"uses {node.func.id}(..., {node.args[1].value!r})")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                module = _module_of_import(node, alias) or ""
-                if module.split(".")[0] in {"importlib", "inspect", "gc", "ctypes", "builtins"}:
-                    found.append(f"imports {module}")
+            found += _import_findings(node)
+    found += _escapes(tree, ctx.module_objects | set(student_objects) | _module_names(tree))
     return sorted(set(found))
 
 
@@ -287,7 +396,7 @@ def scan(submitted_nb, source_nb, numpy_only=False):
     ctx = _Context(source_nb)
     locked = _locked_ids(source_nb)
     order = {_meta(c).get("grade_id"): i for i, c in enumerate(submitted_nb.get("cells", []))}
-    student_modules, findings = {}, []
+    student_modules, student_objects, findings = {}, set(), []
     for position, cell in enumerate(submitted_nb.get("cells", [])):
         gid = _meta(cell).get("grade_id")
         if cell.get("cell_type") != "code" or gid in locked:
@@ -297,12 +406,13 @@ def scan(submitted_nb, source_nb, numpy_only=False):
         if tree is None:
             continue
         student_modules.update(_imports(tree))
+        student_objects |= _module_names(tree)
         defined = _top_bound(tree) | _global_decls(tree)
         rebound = sorted(defined & ctx.protected)
-        if rebound:
-            findings.append(Finding(label, "rebinds", f"binds {', '.join(rebound)}, used by the test cells",
-                                    ctx.after(position, order, rebound)))
-        tampering = _tampering(tree, ctx, student_modules)
+        if rebound:  # the grader's own names: every later test cell imports from it
+            affects = ctx.after(position, order, None if {"grader", "graders"} & set(rebound) else rebound)
+            findings.append(Finding(label, "rebinds", f"binds {', '.join(rebound)}, used by the test cells", affects))
+        tampering = _tampering(tree, ctx, student_modules, student_objects)
         if tampering:
             findings.append(Finding(label, "tampering", "; ".join(tampering), ctx.after(position, order)))
         if numpy_only and not _self_check_only(tree):

@@ -72,6 +72,27 @@ def test_torch_stand_ins_in_a_numpy_assignment_are_found():
     ("rnn_forward = grader.oracle_rnn_forward\n", "uses grader.oracle_rnn_forward (the grader's internals)"),
     ("import sys\ngetattr(sys, 'modules')['graders.a1_rnn_numpy'].check_rnn_forward = print\n",
      "uses getattr(..., 'modules')"),
+    # a red-team pass on the scan itself: sys.modules reached without the attribute, modules held
+    # under other names, and IPython syntax (magics, shell escapes, help) around the attack
+    ("from sys import modules\nmodules['graders.a1_rnn_numpy'].check_rnn_forward = print\n",
+     "imports modules from sys"),
+    ("import sys, operator\noperator.attrgetter('modules')(sys)['graders.a1_rnn_numpy'].check_rnn_forward = print\n",
+     "uses the name 'modules' as a string"),
+    ("import sys\nga = getattr\nga(sys, 'modules')['graders.a1_rnn_numpy'].check_rnn_forward = print\n",
+     "uses getattr as a value"),
+    ("import sys, functools\nfunctools.reduce(getattr, ['modules'], sys)\n", "uses getattr as a value"),
+    ("import sys\nmatch sys:\n    case object(modules=mm):\n"
+     "        mm['graders.a1_rnn_numpy'].check_rnn_forward = print\n", "matches on .modules"),
+    ("g = grader\ng.check_rnn_forward = print\n", "uses the module grader as a value"),
+    ("[grader][0].check_rnn_forward = print\n", "uses the module grader as a value"),
+    ("def p(g):\n    g.check_rnn_forward = print\np(grader)\n", "uses the module grader as a value"),
+    ("import __main__\nmm = __main__\nmm.grader.check_rnn_forward = print\n", "uses the module __main__ as a value"),
+    ("n2 = np\nn2.allclose = lambda *a, **k: True\n", "uses the module np as a value"),
+    ("%time sys.modules['graders.a1_rnn_numpy'].check_rnn_forward = print\n", "uses .modules"),
+    ("_ = !true\nimport sys\nsys.modules['graders.a1_rnn_numpy'].check_rnn_forward = print\n", "uses .modules"),
+    ("len?\nimport sys\nsys.modules['graders.a1_rnn_numpy'].check_rnn_forward = print\n", "uses .modules"),
+    ("from antigravity import *\n", "imports * from antigravity"),
+    ("tt = np.testing\ntt.assert_allclose = lambda *a, **k: None\n", "assigns tt.assert_allclose"),
 ])
 def test_tampering_is_found(code, expected):
     src = source_nb("a1_rnn_numpy")
@@ -111,3 +132,25 @@ def test_torch_module_methods_named_like_introspection_raise_no_alarm():
     assert integrity.scan(nb, src) == []
     cell["source"] += "\nimport sys\nlookup = sys.modules\n"
     assert [f.detail for f in integrity.scan(nb, src)] == ["uses .modules"]
+
+
+def test_binding_the_graders_package_withholds_every_later_test():
+    """``import graders`` then patching a submodule through it: no test cell loads the name ``graders``
+    (they import from it), so the finding must still reach every test cell after the student's cell."""
+    src = source_nb("a1_rnn_numpy")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    cell["source"] += "\nimport graders\nh = graders.a1_rnn_numpy\nh.check_rnn_forward = print\n"
+    affected = set().union(*(f.affects for f in integrity.scan(nb, src, numpy_only=True)))
+    assert {"test_rnn_forward", "test_rnn_backward"} <= affected
+
+
+def test_honest_ipython_syntax_and_module_use_raise_no_alarm():
+    src = source_nb("a5_transfer_captioning")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "extract_features")
+    cell["source"] += ("\n%matplotlib inline\nfiles = !ls\n%time x = np.zeros(3)\nimport copy\n"
+                       "m2 = copy.deepcopy(nn.Linear(2, 2))\n"
+                       "ok = isinstance(m2, nn.Module) and hasattr(m2, 'weight') and getattr(m2, 'bias') is not None\n"
+                       "data = np.arange(3)\nprint(data, torch.__version__)\n")
+    assert integrity.scan(nb, src) == []
