@@ -119,20 +119,9 @@ def oracle_additive_attention(query, keys, mask, W_q, W_k, b_k, v):
 
 
 def _build_additive(AdditiveAttention, params, case, seed):
-    name = "AdditiveAttention"
-    A, Hq = params["W_q"].shape
-    Hk = params["W_k"].shape[1]
-    layer = modules.construct(AdditiveAttention, (Hq, Hk, A), name, case, seed,
-                              "__init__(query_size, key_size, attn_size) creates self.W_q, self.W_k and self.v",
-                              NUMPY_ONLY)
-    for attr, n_in, n_out, bias in (("W_q", Hq, A, False), ("W_k", Hk, A, True), ("v", A, 1, False)):
-        modules.linear(name, layer, attr, n_in, n_out, bias, "W_q and v take bias=False; W_k holds the bias b")
-    layer = layer.double()
-    with torch.no_grad():
-        for target, key in ((layer.W_q.weight, "W_q"), (layer.W_k.weight, "W_k"), (layer.W_k.bias, "b_k"),
-                            (layer.v.weight, "v")):
-            target.copy_(torch.from_numpy(params[key]))
-    return layer
+    return modules.additive_attention(AdditiveAttention, params, "W_q", "W_k", "AdditiveAttention", case, seed,
+                                      "__init__(query_size, key_size, attn_size) creates self.W_q, self.W_k and "
+                                      "self.v", NUMPY_ONLY)
 
 
 @core.check

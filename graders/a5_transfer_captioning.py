@@ -380,20 +380,9 @@ def oracle_spatial_attention(h, features, mask, W_h, W_f, b_f, v):
 
 
 def _build_attention(SpatialAttention, p, case, seed):
-    name = "SpatialAttention"
-    A, H = p["W_h"].shape
-    C = p["W_f"].shape[1]
-    layer = modules.construct(SpatialAttention, (H, C, A), name, case, seed,
-                              "__init__(hidden_size, feature_dim, attn_size) creates self.W_h, self.W_f and self.v")
-    hint = "W_h and v take bias=False; W_f holds the bias b"
-    for attr, n_in, n_out, bias in (("W_h", H, A, False), ("W_f", C, A, True), ("v", A, 1, False)):
-        modules.linear(name, layer, attr, n_in, n_out, bias, hint)
-    layer = layer.double()
-    with torch.no_grad():
-        for target, key in ((layer.W_h.weight, "W_h"), (layer.W_f.weight, "W_f"), (layer.W_f.bias, "b_f"),
-                            (layer.v.weight, "v")):
-            target.copy_(torch.from_numpy(p[key]))
-    return layer
+    return modules.additive_attention(SpatialAttention, p, "W_h", "W_f", "SpatialAttention", case, seed,
+                                      "__init__(hidden_size, feature_dim, attn_size) creates self.W_h, self.W_f "
+                                      "and self.v")
 
 
 @core.check

@@ -59,6 +59,26 @@ def reaches(name, labelled, hint=NO_DETACH_HINT):
             core.fail(name, f"no gradient reaches {label}.", hint)
 
 
+def additive_attention(cls, params, query, key, name, case, seed, init_doc, numpy_only=False):
+    """Build a student's additive-attention module ``cls(query_size, key_size, attn_size)`` and load
+    ``params`` into it in float64. Its layers must be ``self.<query>`` = nn.Linear(Hq, A, bias=False),
+    ``self.<key>`` = nn.Linear(Hk, A) holding the bias and ``self.v`` = nn.Linear(A, 1, bias=False);
+    ``params`` holds their weights under the same names ((A, Hq), (A, Hk), (1, A)) and the bias under
+    "b_" + the key layer's suffix (``W_k`` -> ``b_k``). ``init_doc`` says what __init__ must create."""
+    (A, n_query), n_key = params[query].shape, params[key].shape[1]
+    bias = "b_" + key.split("_")[-1]
+    layer = construct(cls, (n_query, n_key, A), name, case, seed, init_doc, numpy_only)
+    hint = f"{query} and v take bias=False; {key} holds the bias b"
+    for attr, n_in, n_out, has_bias in ((query, n_query, A, False), (key, n_key, A, True), ("v", A, 1, False)):
+        linear(name, layer, attr, n_in, n_out, has_bias, hint)
+    layer = layer.double()
+    with torch.no_grad():
+        for target, source in ((getattr(layer, query).weight, query), (getattr(layer, key).weight, key),
+                               (getattr(layer, key).bias, bias), (layer.v.weight, "v")):
+            target.copy_(torch.from_numpy(params[source]))
+    return layer
+
+
 def construct(cls, args, name, case, seed, hint, numpy_only=False):
     """Build a student's module via ``core.call``, its initial weights drawn from ``seed`` (the
     notebook's global torch RNG is left as it was)."""

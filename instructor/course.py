@@ -39,18 +39,20 @@ def nbgrader_env():
 # about 35 Earley parsers at import: 1.4 s of CPU in every process that reads a notebook
 # (python-jsonschema/jsonschema#1428). Notebook schemas use no IRI format, so the course's own processes
 # block that one optional import (jsonschema then skips the checker, as when the package is absent).
-SKIP_SLOW_IMPORTS = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
+SLOW_OPTIONAL_IMPORTS = ("rfc3987_syntax",)
 
 
 def skip_slow_imports():
-    """Block the optional imports that only cost start-up time (see ``SKIP_SLOW_IMPORTS``)."""
-    sys.modules.setdefault("rfc3987_syntax", None)
+    """Block SLOW_OPTIONAL_IMPORTS in this process (importing them then raises ImportError)."""
+    for name in SLOW_OPTIONAL_IMPORTS:
+        sys.modules.setdefault(name, None)
 
 
 def nbgrader_command(*args):
-    """The command line of ``nbgrader <args>`` with this interpreter (minus the slow optional import)."""
-    return [sys.executable, "-c", f"{SKIP_SLOW_IMPORTS}; from nbgrader.apps.nbgraderapp import main; main()",
-            *map(str, args)]
+    """The command line of ``nbgrader <args>`` with this interpreter (minus the slow optional imports)."""
+    launch = ("from instructor.course import skip_slow_imports; skip_slow_imports(); "
+              "from nbgrader.apps.nbgraderapp import main; main()")
+    return [sys.executable, "-c", launch, *map(str, args)]
 
 
 def run_nbgrader(*args, root=None, check=True):

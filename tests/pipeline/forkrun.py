@@ -146,7 +146,9 @@ def run_job(job):
 
 
 def main(job_file, result_file):
-    sys.modules.setdefault("rfc3987_syntax", None)  # see instructor.course.SKIP_SLOW_IMPORTS
+    from instructor.course import skip_slow_imports
+
+    skip_slow_imports()
     sys.path[0] = os.getcwd()  # as in a kernel: the notebook's folder, not this script's, is importable
     job = json.loads(Path(job_file).read_text())
     Path(result_file).write_text(json.dumps(run_job(job)))
