@@ -16,6 +16,10 @@ One module per concern (nothing here computes a graded answer; the checks live i
 - ``helpers.scene_encoder`` the frozen CNN that turns a scene into a 4x4 grid of features (lecture 06, a5)
 - ``helpers.transfer_plots`` the figures, tables and attention-stepping widget logic of lecture 06
 - ``helpers.benchmark``     synchronised timing of forward + backward passes (a3, scripts/)
+- ``helpers.charlm``        the character LSTM language model of unit 6, its data and training loop (lecture 07, a6)
+- ``helpers.search_demo``   the grid / random / Sobol search simulation (lecture 07)
+- ``helpers.learning_curves`` the gallery of learning-curve pathologies and its widget (lecture 07)
+- ``helpers.workflow_plots`` the figures of lecture 07, drawn from cached results
 """
 from .data import dataset_path, datasets_dir
 from .gradcheck import numerical_gradient, rel_error

@@ -45,7 +45,9 @@ STAR_UNKNOWN = "<names of a star import>"
 CALLED_IS_HONEST = {"modules"}
 # what a student's own cell may use of the grader: its checks and the public data of the graded tests
 GRADER_PUBLIC = {"self_check", "report", "TOL", "few_shot_images", "caption_training_data", "CAPTION_RECIPE",
-                 "TRANSFER_RECIPE"}
+                 "TRANSFER_RECIPE", "SPACE", "LABELS", "DEFAULT_CONFIG", "WORKFLOW", "workflow_data", "load_curves"}
+# file names of held-out grading data: a student's cell that names one is reading the answers
+HELD_OUT_DATA = ("heldout", "held_out")
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,9 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             found.append(f"uses {node.func.id}(..., {node.args[1].value!r})")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             found += _import_findings(node)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
+                marker in node.value.lower() for marker in HELD_OUT_DATA):
+            found.append(f"names held-out grading data ({node.value[:40]!r})")
     found += _escapes(tree, ctx.module_objects | set(student_objects) | _module_names(tree))
     return sorted(set(found))
 

@@ -154,3 +154,21 @@ def test_honest_ipython_syntax_and_module_use_raise_no_alarm():
                        "ok = isinstance(m2, nn.Module) and hasattr(m2, 'weight') and getattr(m2, 'bias') is not None\n"
                        "data = np.arange(3)\nprint(data, torch.__version__)\n")
     assert integrity.scan(nb, src) == []
+
+
+def test_reading_held_out_grading_data_is_found():
+    """a6 grades ``diagnose`` on held-out curves that sit in datasets/ for the grader: a student's cell that
+    names them (the file, or the grader's private loader) is reading the answers. The public visible
+    curves raise no alarm."""
+    src = source_nb("a6_hyperparameters")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "diagnose")
+    cell["source"] += "\nvisible = grader.load_curves()\n"
+    assert integrity.scan(nb, src) == []
+    for attack, detail in [("answers = json.load(open('datasets/a6_curves_heldout.json'))", "names held-out"),
+                           ("answers = grader._load_curves('held_out')", "the grader's internals")]:
+        cell["source"] += f"\n{attack}\n"
+        found = integrity.scan(nb, src)
+        assert any(detail in f.detail for f in found), (attack, [f.describe() for f in found])
+        assert "test_diagnose" in set().union(*(f.affects for f in found))
+        cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
