@@ -26,6 +26,7 @@ Oracles are independent of any solution:
 import copy
 import functools
 from numbers import Real
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -45,11 +46,11 @@ NUMPY_ONLY = False
 
 #: Few-shot transfer: the target task (Fashion-MNIST classes 5-9, rotated), examples per class,
 #: the seeds that draw them (and initialise the models), and the fine-tuning recipe the grader trains with.
-TRANSFER_RECIPE = {"per_class": 5, "probe_seeds": (0, 1, 2), "finetune_seeds": (0,), "steps": 60, "batch_size": 25,
-                   "head_lr": 1e-2, "body_lr": 1e-3, "weight_decay": 1e-4}
-#: Scenes, model sizes and training budget of the two captioners.
-CAPTION_RECIPE = {"n_train": 4000, "n_test": 500, "seed": 0, "emb_size": 16, "hidden_size": 64, "attn_size": 32,
-                  "steps": 600, "batch_size": 64, "lr": 1e-2}
+TRANSFER_RECIPE = MappingProxyType({"per_class": 5, "probe_seeds": (0, 1, 2), "finetune_seeds": (0,), "steps": 60,
+                                    "batch_size": 25, "head_lr": 1e-2, "body_lr": 1e-3, "weight_decay": 1e-4})
+#: Scenes, model sizes and training budget of the two captioners. (Both read-only: test cells read them.)
+CAPTION_RECIPE = MappingProxyType({"n_train": 4000, "n_test": 500, "seed": 0, "emb_size": 16, "hidden_size": 64,
+                                   "attn_size": 32, "steps": 600, "batch_size": 64, "lr": 1e-2})
 
 NOT_FITTED = "fit_linear_probe must return a fitted scikit-learn classifier (it has .predict(features))"
 

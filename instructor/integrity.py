@@ -45,7 +45,13 @@ STAR_UNKNOWN = "<names of a star import>"
 CALLED_IS_HONEST = {"modules"}
 # what a student's own cell may use of the grader: its checks and the public data of the graded tests
 GRADER_PUBLIC = {"self_check", "report", "TOL", "few_shot_images", "caption_training_data", "CAPTION_RECIPE",
-                 "TRANSFER_RECIPE", "SPACE", "LABELS", "DEFAULT_CONFIG", "WORKFLOW", "workflow_data", "load_curves"}
+                 "TRANSFER_RECIPE", "SPACE", "LABELS", "DEFAULT_CONFIG", "DEFAULT_LOSSES", "WORKFLOW", "workflow_data",
+                 "load_curves"}
+# methods that change a container in place (a grader's public dict or array is read by later test cells)
+MUTATORS = {"update", "append", "extend", "insert", "pop", "popitem", "clear", "setdefault", "remove", "sort",
+            "reverse", "fill", "put", "resize", "__setitem__", "__delitem__", "__iadd__", "add_", "mul_", "copy_",
+            "zero_", "fill_"}
+COURSE_PACKAGES = {"graders", "helpers"}
 # file names of held-out grading data: a student's cell that names one is reading the answers
 HELD_OUT_DATA = ("heldout", "held_out")
 
@@ -317,6 +323,13 @@ def _root(node):
     return node
 
 
+def _container_root(node):
+    """The innermost object of a chain of attributes and subscripts ``a.b["k"][0]`` (the node ``a``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node
+
+
 def _module_parts(tree, module_names):
     """Names assigned a plain attribute chain of a module (``tt = torch.testing``, ``f = np.tanh``):
     patching them patches the module."""
@@ -340,6 +353,10 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             root = _root(node)
             if isinstance(root, ast.Name) and root.id in module_names:
                 found.append(f"assigns {ast.unparse(node)} (an attribute of the module {root.id})")
+        elif _changes_course_data(node, modules):
+            changed = node.func.value if isinstance(node, ast.Call) else node
+            found.append(f"changes {ast.unparse(changed)[:60]} in place "
+                         "(data of a course module that the test cells read)")
         elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRS and id(node) not in method_calls:
             found.append(f"uses .{node.attr}")
         elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
@@ -361,6 +378,20 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             found.append(f"names held-out grading data ({node.value[:40]!r})")
     found += _escapes(tree, ctx.module_objects | set(student_objects) | _module_names(tree))
     return sorted(set(found))
+
+
+def _changes_course_data(node, modules):
+    """``grader.X[...] = v``, ``del grader.X[k]``, ``grader.X[k] += v`` or ``grader.X.update(...)``: a change, in
+    place, of a container that a course module (graders, helpers) holds."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        target = node
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+        target = node.func.value
+    else:
+        return False
+    root = _container_root(target)
+    return (isinstance(root, ast.Name) and target is not root
+            and modules.get(root.id, "").split(".")[0] in COURSE_PACKAGES)
 
 
 def _torch_uses(tree, ctx, student_modules):

@@ -172,3 +172,20 @@ def test_reading_held_out_grading_data_is_found():
         assert any(detail in f.detail for f in found), (attack, [f.describe() for f in found])
         assert "test_diagnose" in set().union(*(f.affects for f in found))
         cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
+
+
+def test_changing_a_graders_public_data_in_place_is_found():
+    """A grader's public dicts (a6's DEFAULT_LOSSES, a5's TRANSFER_RECIPE) are read by later test cells; changing
+    them in place is tampering even though no module attribute is rebound. The grader also makes them read-only."""
+    src = source_nb("a6_hyperparameters")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "tune")
+    cell["source"] += "\ncurves = grader.load_curves()\ncurves.sort(key=len)\nrows = [dict(c) for c in curves]\n"
+    assert integrity.scan(nb, src) == []
+    for attack in ("grader.DEFAULT_LOSSES['validation'] = 9.0", "grader.WORKFLOW.update(final_steps=1)",
+                   "del grader.SPACE['lr']", "grader.DEFAULT_LOSSES['test'] += 5"):
+        cell["source"] += f"\n{attack}\n"
+        found = integrity.scan(nb, src)
+        assert any("in place" in f.detail for f in found), (attack, [f.describe() for f in found])
+        assert "test_tune" in set().union(*(f.affects for f in found))
+        cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
