@@ -51,7 +51,7 @@ SPACE = MappingProxyType({"lr": ("log_uniform", 1e-4, 1e-1), "weight_decay": ("l
 KINDS = ("log_uniform", "uniform", "int", "choice")
 #: The learning-curve pathologies of lecture 07, the labels ``diagnose`` returns.
 LABELS = ("bad_init", "plateau", "decay_too_early", "overfitting", "underfitting", "still_improving")
-CURVE_FILES = {"visible": "a6_curves.json", "held_out": "a6_curves_heldout.json"}
+CURVE_FILES = MappingProxyType({"visible": "a6_curves.json", "held_out": "a6_curves_heldout.json"})
 #: The workflow: the untuned default, the final training length, the data sizes and the model the
 #: range test and pick rule are checked on. (The public constants are read-only: test cells read them.)
 DEFAULT_CONFIG = MappingProxyType({"lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "hidden_size": 32})
@@ -193,7 +193,17 @@ def synthetic_train_fn(calls):
 
 
 def _same(a, b):
-    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
+    """``a`` equals ``b`` with the same built-in types all the way down (NaN equals NaN): an object whose
+    ``__eq__`` always answers True does not pass for a number, a string or a dict."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return type(a) in (str, int, bool, type(None)) and a == b
 
 
 def _check_trials(trials, calls, name):
@@ -201,9 +211,9 @@ def _check_trials(trials, calls, name):
         got = f"a list of {len(trials)}" if isinstance(trials, list) else type(trials).__name__
         core.fail(name, f"train_fn was called {len(calls)} times; expected a list of {len(calls)} trials, got {got}.")
     for i, (trial, (config, metrics)) in enumerate(zip(trials, calls)):
-        if not isinstance(trial, dict) or "config" not in trial:
+        if type(trial) is not dict or "config" not in trial:
             core.fail(name, f"trial {i} must be a dict {{'config': ..., **metrics}}, got {trial!r:.80}.")
-        if trial["config"] != config:
+        if not _same(trial["config"], config):
             core.fail(name, f"trial {i}: config {trial['config']} is not the one train_fn was called with ({config}).")
         for key, value in metrics.items():
             if not _same(trial.get(key), value):
@@ -234,10 +244,10 @@ def check_random_search(random_search, n_trials=12, seed=0, space=None):
         if best is not None:
             core.fail(name, f"no trial has a finite val_loss, so best must be None; got {best!r:.80}.")
         return {"trials": f"{n_trials} trials, none finite, best None"}
-    if best is not trials[expected] and best != trials[expected]:
+    if not (best is trials[expected] or _same(best, trials[expected])):
         by_train = min(finite, key=lambda i: trials[i]["train_loss"])
         hint = ("the best trial is chosen by validation loss, never training loss"
-                if best is trials[by_train] or best == trials[by_train] else
+                if best is trials[by_train] or _same(best, trials[by_train]) else
                 "ignore trials whose val_loss is NaN or inf (math.isfinite), then take the smallest val_loss")
         core.fail(name, f"best should be trial {expected} (val_loss {trials[expected]['val_loss']:.4f}), "
                         f"got {best!r:.120}.", hint)
@@ -280,7 +290,7 @@ _DATA = {}
 def _data():
     """The workflow's data (cached): WORKFLOW's training and validation characters of Shakespeare."""
     if "data" not in _DATA:
-        _DATA["data"] = char_lm_data(WORKFLOW["train_chars"], WORKFLOW["val_chars"])
+        _DATA["data"] = char_lm_data(WORKFLOW["train_chars"], WORKFLOW["val_chars"])  # never handed out
     return _DATA["data"]
 
 
@@ -288,7 +298,7 @@ def workflow_data():
     """CharLMData of the workflow: the first 100,000 characters of Shakespeare for training, the next
     10,000 for validation (a fresh copy: changing it changes nothing in the grader)."""
     data = _data()
-    return CharLMData(data.vocab, data.train_ids.copy(), data.val_ids.copy())
+    return CharLMData(copy.deepcopy(data.vocab), data.train_ids.copy(), data.val_ids.copy())
 
 
 def _test_ids():
@@ -464,8 +474,9 @@ def diagnose_all(diagnose, curves):
     for i, curve in enumerate(curves):
         label = core.call(diagnose, curve["train_loss"].copy(), curve["val_loss"].copy(), name="diagnose",
                           case=f"curve {i}")
-        if label not in LABELS:
-            core.fail("diagnose", f"returned {label!r} for curve {i}; expected one of {LABELS}.")
+        if type(label) is not str or label not in LABELS:
+            core.fail("diagnose", f"returned {label!r} ({type(label).__name__}) for curve {i}; expected one of the "
+                                  f"strings {LABELS}.")
         labels.append(label)
     return labels
 
@@ -605,6 +616,21 @@ def default_run(data, steps=None, seed=None):
     return model
 
 
+def _graders_copy(model):
+    """A CharLSTM built by the grader holding ``model``'s weights: the loss is measured with the course's
+    forward pass, never the returned object's own (which could read the targets it is scored on)."""
+    if type(model) is not CharLSTM:
+        core.fail("tune", f"the model must be a helpers.charlm.CharLSTM, got {type(model).__name__}.",
+                  "build it with build_model(config, V) and return the averaged copy (ema.module)")
+    try:
+        copy_ = CharLSTM(model.out.out_features, emb_size=model.embedding.embedding_dim,
+                         hidden_size=model.lstm.hidden_size)
+        copy_.load_state_dict({k: torch.Tensor(v).detach().clone() for k, v in model.state_dict().items()})
+    except Exception as error:  # noqa: BLE001 -- a tampered model fails the check, never the grader
+        core.fail("tune", f"the model's weights do not fit a CharLSTM of its sizes: {type(error).__name__}: {error}.")
+    return copy_
+
+
 def _tuned_loss(model, ids, where):
     try:
         return evaluate(model, ids)["loss"]
@@ -620,8 +646,7 @@ def tune_run(tune, seed=None):
     data = workflow_data()
     result = core.call(tune, data, np.random.default_rng(seed), name="tune", case={"seed": seed})
     model, best_config, trials = core.unpack(result, 3, "tune", ("model", "best_config", "trials"))
-    if not isinstance(model, nn.Module):
-        core.fail("tune", f"the first value must be the tuned nn.Module, got {type(model).__name__}.")
+    model = _graders_copy(model)
     if not isinstance(trials, list) or len(trials) < 2 or not all(isinstance(t, dict) for t in trials):
         core.fail("tune", "the third value must be the list of search trials (dicts), at least 2.")
     if not all(isinstance(t.get("val_loss"), Real) for t in trials):

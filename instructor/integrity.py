@@ -22,6 +22,7 @@ failures start with ``INTEGRITY`` in a test cell's output (``runtime_findings``)
 import ast
 import importlib
 import importlib.util
+import re
 import types
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ TORCH_HELPERS = {"helpers.gradient_flow", "helpers.attention", "helpers.benchmar
                  "helpers.tasks"}
 INTROSPECTION_NAMES = {"globals", "__builtins__", "builtins", "__import__", "importlib", "inspect", "gc", "ctypes",
                        "exec", "eval", "compile", "setattr", "delattr", "breakpoint", "vars"}
-INTROSPECTION_ATTRS = {"modules", "_getframe", "settrace", "setprofile", "f_back", "f_locals", "f_globals",
+INTROSPECTION_ATTRS = {"modules", "_getframe", "__traceback__", "exc_info", "walk_stack", "walk_tb", "extract_stack",
+                       "settrace", "setprofile", "f_back", "f_locals", "f_globals",
                        "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
                        "__dict__", "__builtins__", "__subclasses__", "__setattr__", "__delattr__",
                        "__getattribute__"}
@@ -47,13 +49,23 @@ CALLED_IS_HONEST = {"modules"}
 GRADER_PUBLIC = {"self_check", "report", "TOL", "few_shot_images", "caption_training_data", "CAPTION_RECIPE",
                  "TRANSFER_RECIPE", "SPACE", "LABELS", "DEFAULT_CONFIG", "DEFAULT_LOSSES", "WORKFLOW", "workflow_data",
                  "load_curves"}
+# IPython's own handles: the input history (the running cell, hidden tests included), the shell (input
+# transformers can rewrite every later cell) and its module
+IPYTHON_NAMES = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii", "_dh", "get_ipython", "__IPYTHON__"}
+# what IPython's transformer itself writes for %magics, !shell and obj?: get_ipython().<one of these>(...)
+TRANSFORMER_CALLS = {"run_line_magic", "run_cell_magic", "system", "getoutput"}
+# magics that load or run code the scan never sees, or reconfigure the shell
+UNSCANNED_MAGICS = {"load_ext", "reload_ext", "run", "config", "autoreload", "aimport", "writefile", "alias_magic",
+                    "macro", "load", "store"}
+# graded parts whose oracle is a library class: a student's cell may not hand the part to it
+ORACLE_NAMES = {"a6_hyperparameters": {"swa_utils", "AveragedModel", "get_ema_multi_avg_fn"}}
 # methods that change a container in place (a grader's public dict or array is read by later test cells)
 MUTATORS = {"update", "append", "extend", "insert", "pop", "popitem", "clear", "setdefault", "remove", "sort",
             "reverse", "fill", "put", "resize", "__setitem__", "__delitem__", "__iadd__", "add_", "mul_", "copy_",
             "zero_", "fill_"}
 COURSE_PACKAGES = {"graders", "helpers"}
 # file names of held-out grading data: a student's cell that names one is reading the answers
-HELD_OUT_DATA = ("heldout", "held_out")
+HELD_OUT_DATA = ("heldout", "held_out", "a6_curves")
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,16 @@ def numpy_only(aid):
 
 
 # ---------------------------------------------------------------- the scan
+def _assignment_of(source_nb):
+    """The assignment id a source notebook grades with (``from graders import <id> as grader``), or None."""
+    for cell in source_nb["cells"]:
+        tree = _parse(_source(cell)) if cell.get("cell_type") == "code" else None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.ImportFrom) and node.module == "graders":
+                return next((a.name for a in node.names if a.asname == "grader"), None)
+    return None
+
+
 class _Context:
     """What the source notebook's locked and test cells define and use."""
 
@@ -245,6 +267,7 @@ class _Context:
                 self.tests[_meta(cell)["grade_id"]] = _loaded(tree)
         used = set().union(*self.tests.values()) if self.tests else set()
         self.protected = (locked_bound & used) | {"grader", "graders"}
+        self.oracle_names = ORACLE_NAMES.get(_assignment_of(source_nb), set())
         self.test_order = list(self.tests)
 
     def users(self, names):
@@ -307,8 +330,13 @@ def _import_findings(node):
     found = []
     for alias in node.names:
         module = _module_of_import(node, alias) or ""
-        if module.split(".")[0] in {"importlib", "inspect", "gc", "ctypes", "builtins"}:
+        if module.split(".")[0] in {"importlib", "inspect", "gc", "ctypes", "builtins", "traceback"} or (
+                module.split(".")[0] == "IPython" and not module.startswith("IPython.display")):
             found.append(f"imports {module}")
+        elif (isinstance(node, ast.ImportFrom) and module.split(".")[0] == "graders" and alias.name != "*"
+              and not (alias.name.startswith("check_") or alias.name in GRADER_PUBLIC)
+              and module.count(".") >= 1):
+            found.append(f"imports {alias.name} from {module} (the grader's internals)")
         elif isinstance(node, ast.ImportFrom) and alias.name in INTROSPECTION_ATTRS | INTROSPECTION_NAMES:
             found.append(f"imports {alias.name} from {module}")
         elif alias.name == "*" and module.split(".")[0] not in KNOWN_LIBRARIES:
@@ -347,6 +375,7 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
     # nn.Module.modules() is a method; sys.modules, the attack, is a dict and never called
     method_calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                     and n.func.attr in CALLED_IS_HONEST}
+    transformer_calls = _transformer_calls(tree)
     module_names |= _module_parts(tree, module_names)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -361,10 +390,18 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             found.append(f"uses .{node.attr}")
         elif isinstance(node, ast.Name) and node.id in INTROSPECTION_NAMES:
             found.append(f"uses {node.id}")
+        elif isinstance(node, ast.Name) and (node.id in IPYTHON_NAMES or re.fullmatch(r"_i\d+", node.id)):
+            if node.id != "get_ipython" or id(node) not in transformer_calls:
+                found.append(f"uses IPython's {node.id}")
+        elif _names_of(node) & ctx.oracle_names:
+            found.append(f"uses {sorted(_names_of(node) & ctx.oracle_names)[0]}, the oracle of a graded part")
         elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
               and modules.get(node.value.id, "").split(".")[0] == "graders"
               and not (node.attr.startswith("check_") or node.attr in GRADER_PUBLIC)):
             found.append(f"uses {ast.unparse(node)} (the grader's internals)")
+        elif (isinstance(node, ast.Call) and _names_of(node.func) & {"attrgetter", "methodcaller"}
+              and not all(isinstance(arg, ast.Constant) for arg in node.args)):
+            found.append(f"uses {sorted(_names_of(node.func))[0]} with a computed attribute name")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}
               and not (len(node.args) >= 2 and isinstance(node.args[1], ast.Constant))):
             found.append(f"uses {node.func.id} with a computed attribute name")
@@ -378,6 +415,31 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             found.append(f"names held-out grading data ({node.value[:40]!r})")
     found += _escapes(tree, ctx.module_objects | set(student_objects) | _module_names(tree))
     return sorted(set(found))
+
+
+def _names_of(node):
+    """The names a Name, an attribute or an import alias stands for (every part of a dotted import)."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    if isinstance(node, ast.alias):
+        return set(node.name.split(".")) | {node.asname}
+    return set()
+
+
+def _transformer_calls(tree):
+    """ids of the ``get_ipython`` names in ``get_ipython().<run_line_magic|...>(...)`` calls as IPython's
+    transformer writes them for a %magic, !shell or obj? -- except magics that run code the scan cannot see."""
+    ids = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in TRANSFORMER_CALLS
+                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "get_ipython" and not node.func.value.args):
+            magic = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+            if node.func.attr in {"system", "getoutput"} or (isinstance(magic, str) and magic not in UNSCANNED_MAGICS):
+                ids.add(id(node.func.value.func))
+    return ids
 
 
 def _changes_course_data(node, modules):

@@ -13,7 +13,7 @@ collect_ignore_glob = ["fixtures/*", "mutants/*"]
 # Longest scopes first: pytest-xdist (--dist loadscope) hands out scopes in collection order, so
 # starting the long ones first keeps both workers busy to the end (longest-processing-time first).
 HEAVY_FIRST = ("TestVariants_a4_seq2seq_attention", "TestPipeline_a4_seq2seq_attention", "test_autograde_batch",
-               "test_autograde_integrity", "TestPipeline_", "TestVariants_a3_rnn_pytorch")
+               "test_autograde_integrity", "TestPipeline_", "TestVariants_")
 
 
 def pytest_collection_modifyitems(items):

@@ -8,10 +8,9 @@ could try: a probe that ignores its inputs, a model that is not better than its 
 captioner whose attention looks nowhere in particular.
 """
 import copy
-import re
 from pathlib import Path
 
-import nbformat
+import grading
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -29,12 +28,7 @@ SOLUTION_CELLS = ("extract_features", "fit_linear_probe", "prepare_finetune", "c
 @pytest.fixture(scope="module")
 def ref():
     """The solution notebook's setup and solution cells, executed in one namespace."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    namespace = {}
-    for gid in ("setup",) + SOLUTION_CELLS:
-        exec(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cells[gid], flags=re.M), namespace)
-    return namespace
+    return grading.solution_namespace(NOTEBOOK, SOLUTION_CELLS)
 
 
 def fails(check, *args, match, **kwargs):

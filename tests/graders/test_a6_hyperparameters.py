@@ -10,10 +10,9 @@ import copy
 import inspect
 import json
 import math
-import re
 from pathlib import Path
 
-import nbformat
+import grading
 import numpy as np
 import pytest
 
@@ -38,12 +37,7 @@ PICK_CASES = ((0, 50, False, 0.9, 10.0), (0, 50, True, 0.9, 10.0), (3, 80, False
 @pytest.fixture(scope="module")
 def ref():
     """The solution notebook's setup and solution cells, executed in one namespace."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    namespace = {}
-    for gid in ("setup",) + SOLUTION_CELLS:
-        exec(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cells[gid], flags=re.M), namespace)
-    return namespace
+    return grading.solution_namespace(NOTEBOOK, SOLUTION_CELLS)
 
 
 def fails(check, *args, match, **kwargs):
@@ -430,9 +424,10 @@ def test_diagnose_reference_passes_both_splits(ref):
 
 
 def test_diagnose_mistakes_fail(ref):
-    fails(grader.check_diagnose, lambda t, v: "overfit", match=r"returned 'overfit' for curve 0; expected one of")
-    fails(grader.check_diagnose, lambda t, v: None, match=r"returned None for curve 0")
-    fails(grader.check_diagnose, lambda t, v: 3, match=r"returned 3 for curve 0")
+    fails(grader.check_diagnose, lambda t, v: "overfit",
+          match=r"returned 'overfit' \(str\) for curve 0; expected one of")
+    fails(grader.check_diagnose, lambda t, v: None, match=r"returned None \(NoneType\) for curve 0")
+    fails(grader.check_diagnose, lambda t, v: 3, match=r"returned 3 \(int\) for curve 0")
     for label in grader.LABELS:  # a constant label is right on one class in six
         fails(grader.check_diagnose, lambda t, v, label=label: label,
               match=rf"(?s)accuracy 17% \(required >= 80%\) on the 30 visible curves.*{label} 5/5.*Hint: look at")
@@ -656,7 +651,7 @@ def _fake_tune(model=None, best=None, trials=None, n=3):
 
 
 def test_tune_run_malformed_results_fail():
-    with pytest.raises(CheckFailure, match=r"the first value must be the tuned nn.Module, got dict"):
+    with pytest.raises(CheckFailure, match=r"the model must be a helpers.charlm.CharLSTM, got dict"):
         grader.tune_run(_fake_tune(model={"weights": 1}))
     with pytest.raises(CheckFailure, match=r"list of search trials \(dicts\), at least 2"):
         grader.tune_run(_fake_tune(n=1))
@@ -731,18 +726,6 @@ def test_self_check_prints_fail_instead_of_raising(capsys):
 
 
 # ============================================================================ mistakes the pipeline leaves out
-def _edited(cell, find, replace):
-    """The solution cells executed with ``find`` replaced once by ``replace`` in cell ``cell``."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    assert cells[cell].count(find) == 1, f"{find!r} must occur once in {cell}"
-    cells[cell] = cells[cell].replace(find, replace)
-    namespace = {}
-    for gid in ("setup",) + SOLUTION_CELLS:
-        exec(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cells[gid], flags=re.M), namespace)
-    return namespace
-
-
 @pytest.mark.parametrize("cell, find, replace, check, name, kwargs, match", [
     ("sample_config", "float(rng.uniform(spec[1], spec[2]))", "float(np.random.uniform(spec[1], spec[2]))",
      "check_sample_config", "sample_config", {}, "same seed gave different"),
@@ -756,4 +739,62 @@ def _edited(cell, find, replace):
 ], ids=["global generator", "one trial too few", "gradients never zeroed", "no division", "EMA is the model"])
 def test_mistakes_moved_out_of_the_pipeline_fail(cell, find, replace, check, name, kwargs, match):
     """Typical mistakes that the pipeline does not run (each would re-run the ~7 s tune), checked here."""
-    fails(getattr(grader, check), _edited(cell, find, replace)[name], match=match, **kwargs)
+    edited = grading.solution_namespace(NOTEBOOK, SOLUTION_CELLS, edit=(cell, find, replace))
+    fails(getattr(grader, check), edited[name], match=match, **kwargs)
+
+
+# ============================================================================ a red team's attacks
+class _AlwaysEqual(str):
+    """A string that claims to equal anything."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+def test_objects_that_equal_anything_earn_nothing(ref):
+    fails(grader.check_diagnose, lambda t, v: _AlwaysEqual("plateau"), match=r"\(_AlwaysEqual\)")
+
+    def search_without_picking(train_fn, space, n_trials, rng):
+        trials, _ = ref["random_search"](train_fn, space, n_trials, rng)
+        return trials, _AlwaysEqual("best")
+
+    fails(grader.check_random_search, search_without_picking, match=r"best should be trial")
+
+    def fake_losses(train_fn, space, n_trials, rng):
+        trials, best = ref["random_search"](train_fn, space, n_trials, rng)
+        return [dict(t, val_loss=_AlwaysEqual("0")) for t in trials], best
+
+    fails(grader.check_random_search, fake_losses, match=r"trial 0: val_loss")
+
+
+class _ReadsTheTargets(CharLSTM):
+    """Scores the next character of its own input: perfect on any text, learnt nothing."""
+
+    def forward(self, x, state=None):
+        scores = torch.full((*x.shape, self.out.out_features), -30.0)
+        scores[:, :-1].scatter_(2, x[:, 1:, None], 30.0)
+        return scores, state
+
+
+def test_a_model_that_reads_its_targets_is_measured_with_the_course_forward():
+    data = grader.workflow_data()
+    torch.manual_seed(0)
+    cheat = _ReadsTheTargets(data.vocab.size, hidden_size=8)
+    with pytest.raises(CheckFailure, match=r"must be a helpers.charlm.CharLSTM, got _ReadsTheTargets"):
+        grader.tune_run(_fake_tune(model=cheat))
+    patched = CharLSTM(data.vocab.size, hidden_size=8)
+    patched.forward = _ReadsTheTargets.forward.__get__(patched)   # an instance whose own forward cheats
+    run = grader.tune_run(_fake_tune(model=patched))
+    with pytest.raises(CheckFailure, match=r"validation loss 4\.\d+ vs the default's"):
+        grader.check_tuned.__wrapped__(run)
+
+
+def test_changing_the_data_given_to_tune_changes_nothing_in_the_grader():
+    data = grader.workflow_data()
+    before = grader._test_ids().copy()
+    for ch in list(data.vocab.stoi):
+        data.vocab.stoi[ch] = 0
+    data.val_ids[:] = 0
+    assert np.array_equal(grader._test_ids(), before) and grader.workflow_data().val_ids.any()

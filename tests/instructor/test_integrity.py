@@ -189,3 +189,43 @@ def test_changing_a_graders_public_data_in_place_is_found():
         assert any("in place" in f.detail for f in found), (attack, [f.describe() for f in found])
         assert "test_tune" in set().union(*(f.affects for f in found))
         cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
+
+
+@pytest.mark.parametrize("attack, detail", [
+    # a red team's 86/86 on the blank release: an input transformer that empties every later test cell
+    ("get_ipython().input_transformers_post.append(lambda lines: [])", "IPython's get_ipython"),
+    ("from IPython import get_ipython as g", "imports IPython"),
+    ("import IPython", "imports IPython"),
+    ("%load_ext my_transformer", "IPython's get_ipython"),
+    ("print(In[-1])", "IPython's In"),                         # the running test cell, hidden part included
+    ("leak = _ih[-1] + _i3", "IPython's _ih"),
+    ("from graders.a6_hyperparameters import oracle_pick_lr as pick_lr", "the grader's internals"),
+    ("from graders.a6_hyperparameters import CURVE_FILES", "the grader's internals"),
+    ("from torch.optim.swa_utils import AveragedModel", "the oracle of a graded part"),
+    ("import torch.optim.swa_utils as su", "the oracle of a graded part"),
+    ("try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    frame = e.__traceback__", "uses .__traceback__"),
+    ("import traceback", "imports traceback"),
+])
+def test_ipython_grader_imports_and_oracles_are_found(attack, detail):
+    """Attacks a red team found unflagged in a6 (most work in every assignment); each must be found."""
+    src = source_nb("a6_hyperparameters")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "ema")
+    cell["source"] += f"\n{attack}\n"
+    found = integrity.scan(nb, src)
+    assert any(detail in f.detail for f in found), [f.describe() for f in found]
+    assert "test_ema" in set().union(*(f.affects for f in found))
+
+
+def test_computed_attribute_getters_and_curve_files_are_found():
+    src = source_nb("a6_hyperparameters")
+    nb = copy.deepcopy(src)
+    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "diagnose")
+    for attack, detail in [("import operator\nget = operator.attrgetter('tb_' + 'frame')", "computed attribute"),
+                           ("from operator import attrgetter\nget = attrgetter(''.join(['f_', 'back']))", "computed"),
+                           ("text = load_corpus('a6_curves_' + 'held' + 'out.json')", "held-out grading data")]:
+        cell["source"] += f"\n{attack}\n"
+        found = integrity.scan(nb, src)
+        assert any(detail in f.detail for f in found), (attack, [f.describe() for f in found])
+        cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
+    assert integrity.scan(nb, src) == []

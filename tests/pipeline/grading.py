@@ -162,6 +162,26 @@ def solution_regions(source):
     return regions
 
 
+def solution_namespace(notebook, cells, edit=None):
+    """Execute the setup cell and the solution cells ``cells`` (grade_ids, in order) of a source notebook in one
+    namespace, solution markers removed; returns the namespace (the reference functions for unit tests).
+
+    ``edit``: optional (grade_id, find, replace): ``find`` must occur exactly once in that cell.
+    """
+    import re
+
+    sources = {grade_id(c): c.source for c in nbformat.read(notebook, 4).cells}
+    if edit is not None:
+        cell, find, replace = edit
+        if sources[cell].count(find) != 1:
+            raise SpecError(f"{find!r} must occur exactly once in cell {cell!r}")
+        sources[cell] = sources[cell].replace(find, replace)
+    namespace = {}
+    for gid in ("setup", *cells):
+        exec(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", sources[gid], flags=re.M), namespace)
+    return namespace
+
+
 # ---------------------------------------------------------------- release checks
 def _cell_summary(cell):
     """The parts of a cell that the release must reproduce exactly."""
