@@ -55,12 +55,12 @@ CURVE_FILES = MappingProxyType({"visible": "a6_curves.json", "held_out": "a6_cur
 #: The workflow: the untuned default, the final training length, the data sizes and the model the
 #: range test and pick rule are checked on. (The public constants are read-only: test cells read them.)
 DEFAULT_CONFIG = MappingProxyType({"lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "hidden_size": 32})
-WORKFLOW = MappingProxyType({"train_chars": 100_000, "val_chars": 10_000, "test_chars": 10_000, "final_steps": 200,
+WORKFLOW = MappingProxyType({"train_chars": 100_000, "val_chars": 10_000, "test_chars": 10_000, "final_steps": 150,
                              "seed": 0, "eval_every": 50})
 #: The untuned default's losses (nats/char) after WORKFLOW["final_steps"] steps of ``default_run`` on the
 #: validation text and on the test text after it, measured once (CPU, torch 2.13) and re-measured by
 #: tests/graders/test_a6_hyperparameters.py, so that no grading run spends time training the default again.
-DEFAULT_LOSSES = MappingProxyType({"validation": 2.7567, "test": 2.7608})
+DEFAULT_LOSSES = MappingProxyType({"validation": 2.9002, "test": 2.9037})
 P_MIN = 1e-4  # smallest accepted p-value of the distribution tests (fixed seeds: deterministic)
 
 
@@ -431,7 +431,7 @@ def check_pick_lr(pick_lr, seed=0, steps=50, nan_at_end=False, beta=0.9, factor=
 
 
 @core.check
-def check_pick_lr_trains(pick_lr, hidden_size=32, steps=100, maximum=3.0, seed=0):
+def check_pick_lr_trains(pick_lr, hidden_size=32, steps=60, maximum=3.0, seed=0):
     """The real test: pick a learning rate from the oracle's range test (lr 1e-5 to 1, ``steps`` steps) of
     a fresh CharLSTM, then train a fresh model at it for 100 steps (helpers.charlm.train): its validation
     loss must be <= ``maximum`` nats (ln V = 4.29 at the start). Raises CheckFailure."""

@@ -738,7 +738,7 @@ def test_self_check_prints_fail_instead_of_raising(capsys):
      "deep copy"),
 ], ids=["global generator", "one trial too few", "gradients never zeroed", "no division", "EMA is the model"])
 def test_mistakes_moved_out_of_the_pipeline_fail(cell, find, replace, check, name, kwargs, match):
-    """Typical mistakes that the pipeline does not run (each would re-run the ~7 s tune), checked here."""
+    """Typical mistakes that the pipeline does not run (each would re-run the tune), checked here."""
     edited = grading.solution_namespace(NOTEBOOK, SOLUTION_CELLS, edit=(cell, find, replace))
     fails(getattr(grader, check), edited[name], match=match, **kwargs)
 

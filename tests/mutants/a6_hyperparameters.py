@@ -1,13 +1,13 @@
 """Variants of a6_hyperparameters: realistic wrong edits (each must lose exactly its `loses`) and correct
 alternatives (must keep full marks).
 
-Heavy group "workflow" (test_tune, ~15 s on one core): the grader calls the student's tune, which uses every
+Heavy group "workflow" (test_tune, ~4 s on one core): the grader calls the student's tune, which uses every
 other function except diagnose, so a variant of any of them re-runs it. Only the mistakes that also ruin the
-tuned model lose test_tune: most wrong details (one trial too few, best chosen by training loss on a search
-without overfitting, parameters-only averaging of a model without buffers) still tune the model well, and the
-unit tests are where they lose their points.
+tuned model, or break the check that best_config is the best validation trial, lose test_tune: most wrong
+details (a uniform learning rate, parameters-only averaging of a model without buffers) still tune the model
+well, and the unit tests are where they lose their points.
 
-Budget: every variant of a workflow function re-runs test_tune (~7 s on one core), so the pipeline keeps two
+Budget: every variant of a workflow function re-runs test_tune (~4 s on one core), so the pipeline keeps two
 mutants per graded part; the other typical mistakes (NumPy's global generator, one trial too few, gradients
 never zeroed, the minimum's own rate, an EMA that is the model itself, ...) are unit tests in
 tests/graders/test_a6_hyperparameters.py.
@@ -31,7 +31,7 @@ MUTANTS = [
     Mutant("search: best trial chosen by training loss", cell="random_search",
            find='min(finite, key=lambda trial: trial["val_loss"])',
            replace='min(finite, key=lambda trial: trial["train_loss"])',
-           loses=["test_random_search"]),
+           loses=["test_random_search", "test_tune"]),  # tune_run: best_config is not the best validation trial
     Mutant("search: diverged (NaN) trials not skipped", cell="random_search",
            find='finite = [trial for trial in trials if math.isfinite(trial["val_loss"])]', replace="finite = trials",
            loses=["test_random_search"]),
@@ -187,7 +187,7 @@ ALTERNATIVES = [
     Alternative("tune: no range test, a fixed log-uniform range, H from a choice, EMA decay 0.9", cell="tune",
                 solution=("    space = {'lr': ('log_uniform', 3e-3, 5e-2), 'hidden_size': ('choice', [40, 48]),\n"
                           "             'weight_decay': ('log_uniform', 1e-6, 1e-4)}\n"
-                          "    trials, best = random_search(lambda c: train_trial(c, data, 60), space, 4, rng)\n"
+                          "    trials, best = random_search(lambda c: train_trial(c, data, 50), space, 3, rng)\n"
                           "    torch.manual_seed(1)\n"
                           "    config = best['config']\n"
                           "    model = build_model(config, data.vocab.size)\n"
