@@ -19,6 +19,13 @@ def source_nb(aid):
     return nbformat.read(COURSE / "solutions" / aid / f"{aid}.ipynb", 4)
 
 
+def editable(aid, gid):
+    """(source notebook, a copy of it to edit, the copy's cell ``gid``): a student's notebook to attack."""
+    src = source_nb(aid)
+    nb = copy.deepcopy(src)
+    return src, nb, next(c for c in nb["cells"] if grading.grade_id(c) == gid)
+
+
 def release_nb(aid):
     return nbformat.read(COURSE / "assignments" / aid / f"{aid}.ipynb", 4)
 
@@ -95,18 +102,14 @@ def test_torch_stand_ins_in_a_numpy_assignment_are_found():
     ("tt = np.testing\ntt.assert_allclose = lambda *a, **k: None\n", "assigns tt.assert_allclose"),
 ])
 def test_tampering_is_found(code, expected):
-    src = source_nb("a1_rnn_numpy")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    src, nb, cell = editable("a1_rnn_numpy", "rnn_forward")
     cell["source"] = cell["source"] + "\n" + code
     found = [f for f in integrity.scan(nb, src, numpy_only=True) if f.kind == "tampering"]
     assert found and expected in found[0].detail and "test_rnn_forward" in found[0].affects
 
 
 def test_a_global_rebinding_from_inside_a_function_is_found():
-    src = source_nb("a1_rnn_numpy")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    src, nb, cell = editable("a1_rnn_numpy", "rnn_forward")
     cell["source"] = cell["source"] + "\n\ndef sneaky():\n    global grader\n    grader = None\n"
     assert [f.kind for f in integrity.scan(nb, src, numpy_only=True)] == ["rebinds"]
 
@@ -122,9 +125,7 @@ def test_runtime_integrity_failures_are_reported():
 def test_torch_module_methods_named_like_introspection_raise_no_alarm():
     """A simulated a5 student saved every submodule's mode with ``model.modules()``, an honest nn.Module
     method that the scan took for ``sys.modules``."""
-    src = source_nb("a5_transfer_captioning")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "extract_features")
+    src, nb, cell = editable("a5_transfer_captioning", "extract_features")
     cell["source"] = cell["source"].replace(
         "### BEGIN SOLUTION\n", "### BEGIN SOLUTION\n    modes = {m: m.training for m in model.modules()}\n"
                                 "    names = [name for name, _ in model.named_modules()]\n")
@@ -137,18 +138,14 @@ def test_torch_module_methods_named_like_introspection_raise_no_alarm():
 def test_binding_the_graders_package_withholds_every_later_test():
     """``import graders`` then patching a submodule through it: no test cell loads the name ``graders``
     (they import from it), so the finding must still reach every test cell after the student's cell."""
-    src = source_nb("a1_rnn_numpy")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "rnn_forward")
+    src, nb, cell = editable("a1_rnn_numpy", "rnn_forward")
     cell["source"] += "\nimport graders\nh = graders.a1_rnn_numpy\nh.check_rnn_forward = print\n"
     affected = set().union(*(f.affects for f in integrity.scan(nb, src, numpy_only=True)))
     assert {"test_rnn_forward", "test_rnn_backward"} <= affected
 
 
 def test_honest_ipython_syntax_and_module_use_raise_no_alarm():
-    src = source_nb("a5_transfer_captioning")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "extract_features")
+    src, nb, cell = editable("a5_transfer_captioning", "extract_features")
     cell["source"] += ("\n%matplotlib inline\nfiles = !ls\n%time x = np.zeros(3)\nimport copy\n"
                        "m2 = copy.deepcopy(nn.Linear(2, 2))\n"
                        "ok = isinstance(m2, nn.Module) and hasattr(m2, 'weight') and getattr(m2, 'bias') is not None\n"
@@ -160,9 +157,7 @@ def test_reading_held_out_grading_data_is_found():
     """a6 grades ``diagnose`` on held-out curves that sit in datasets/ for the grader: a student's cell that
     names them (the file, or the grader's private loader) is reading the answers. The public visible
     curves raise no alarm."""
-    src = source_nb("a6_hyperparameters")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "diagnose")
+    src, nb, cell = editable("a6_hyperparameters", "diagnose")
     cell["source"] += "\nvisible = grader.load_curves()\n"
     assert integrity.scan(nb, src) == []
     for attack, detail in [("answers = json.load(open('datasets/a6_curves_heldout.json'))", "names held-out"),
@@ -177,9 +172,7 @@ def test_reading_held_out_grading_data_is_found():
 def test_changing_a_graders_public_data_in_place_is_found():
     """A grader's public dicts (a6's DEFAULT_LOSSES, a5's TRANSFER_RECIPE) are read by later test cells; changing
     them in place is tampering even though no module attribute is rebound. The grader also makes them read-only."""
-    src = source_nb("a6_hyperparameters")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "tune")
+    src, nb, cell = editable("a6_hyperparameters", "tune")
     cell["source"] += "\ncurves = grader.load_curves()\ncurves.sort(key=len)\nrows = [dict(c) for c in curves]\n"
     assert integrity.scan(nb, src) == []
     for attack in ("grader.DEFAULT_LOSSES['validation'] = 9.0", "grader.WORKFLOW.update(final_steps=1)",
@@ -208,9 +201,7 @@ def test_changing_a_graders_public_data_in_place_is_found():
 ])
 def test_ipython_grader_imports_and_oracles_are_found(attack, detail):
     """Attacks a red team found unflagged in a6 (most work in every assignment); each must be found."""
-    src = source_nb("a6_hyperparameters")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "ema")
+    src, nb, cell = editable("a6_hyperparameters", "ema")
     cell["source"] += f"\n{attack}\n"
     found = integrity.scan(nb, src)
     assert any(detail in f.detail for f in found), [f.describe() for f in found]
@@ -218,9 +209,7 @@ def test_ipython_grader_imports_and_oracles_are_found(attack, detail):
 
 
 def test_computed_attribute_getters_and_curve_files_are_found():
-    src = source_nb("a6_hyperparameters")
-    nb = copy.deepcopy(src)
-    cell = next(c for c in nb["cells"] if grading.grade_id(c) == "diagnose")
+    src, nb, cell = editable("a6_hyperparameters", "diagnose")
     for attack, detail in [("import operator\nget = operator.attrgetter('tb_' + 'frame')", "computed attribute"),
                            ("from operator import attrgetter\nget = attrgetter(''.join(['f_', 'back']))", "computed"),
                            ("text = load_corpus('a6_curves_' + 'held' + 'out.json')", "held-out grading data")]:
