@@ -12,7 +12,8 @@ from ._validate import integer as _positive_int
 
 __all__ = [
     "softmax_with_temperature", "entropy", "padding_fraction", "rnn_parameter_counts",
-    "saved_tensor_bytes", "bptt_saved_bytes", "inverse_sigmoid_schedule", "mix_in_predictions",
+    "saved_tensor_bytes", "bptt_saved_bytes", "chunk_sweep_row", "plot_chunk_sweep",
+    "inverse_sigmoid_schedule", "mix_in_predictions",
     "score_table", "plot_distribution", "plot_unrolled_graph", "plot_task_shapes",
 ]
 
@@ -48,12 +49,15 @@ def softmax_with_temperature(scores, temperature):
 
 
 def entropy(p):
-    """Entropy in nats of a distribution p (1-D, non-negative, sums to 1); 0 log 0 = 0."""
+    """Entropy in nats of a distribution p (1-D, non-negative, sums to 1); 0 log 0 = 0.
+
+    Returns a float >= 0 (a one-hot p gives 0.0, not -0.0). Raises ValueError for any other p.
+    """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 1 or p.size == 0 or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
         raise ValueError("p must be a 1-D array of non-negative numbers summing to 1")
     nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum())
+    return max(0.0, float(-(nz * np.log(nz)).sum()))       # never -0.0 (which prints as "-0.00")
 
 
 def score_table(scores, chars, inputs, targets):
@@ -108,40 +112,65 @@ def rnn_parameter_counts(D, H, T):
 
 
 # ----------------------------------------------------------------------------- L02 memory
-def saved_tensor_bytes(fn):
-    """Bytes of the tensors autograd saves for the backward pass while ``fn()`` runs.
+def saved_tensor_bytes(fn, per="storage"):
+    """Bytes of memory that the autograd graph built by ``fn()`` keeps alive for its backward pass.
 
-    Every tensor packed by autograd (through ``torch.autograd.graph.saved_tensors_hooks``) is
-    counted once per save: this is the memory a backward pass keeps alive, and it does not
-    depend on timing or on the allocator. Inputs: fn, a callable without arguments.
-    Returns: (bytes, result of fn()).
+    Autograd saves tensors for the backward pass (seen here through
+    ``torch.autograd.graph.saved_tensors_hooks``); each saved tensor references a storage, the
+    block of memory that holds its values. With ``per="storage"`` (the default) every distinct
+    storage is counted **once, at its full size** (``untyped_storage().nbytes()``), however often
+    it is saved: a weight used at every step is one block of memory, and a saved view keeps its
+    whole storage alive. That is what the graph keeps alive: the activations, and the inputs and
+    weights it references (the latter two are usually alive anyway, held by the caller).
+    With ``per="save"`` every save counts ``numel * element_size`` bytes, so memory saved several
+    times is counted several times: an overcount, kept to show the difference.
+    The count is exact and deterministic (no timing, no allocator). The saved tensors are held
+    until ``fn`` returns, so a storage freed inside ``fn`` cannot be reused and counted twice.
+
+    Inputs: fn, a callable without arguments; per, "storage" or "save".
+    Returns: (bytes as an int, the result of fn()).
+    Raises ValueError if fn is not callable or per is not one of the two choices.
     """
     import torch
 
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {type(fn).__name__}")
-    total = [0]
+    if per not in ("storage", "save"):
+        raise ValueError(f"per must be 'storage' or 'save', got {per!r}")
+    storages, per_save, kept = {}, [0], []
 
     def pack(tensor):
-        total[0] += tensor.numel() * tensor.element_size()
+        kept.append(tensor)
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        per_save[0] += tensor.numel() * tensor.element_size()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         result = fn()
-    return total[0], result
+    return (sum(storages.values()) if per == "storage" else per_save[0]), result
 
 
-def bptt_saved_bytes(seq_len, chunk_len=None, N=8, D=16, H=64, seed=0):
-    """Largest autograd memory (bytes of saved tensors) held at once by one backward pass.
+def bptt_saved_bytes(seq_len, chunk_len=None, N=8, D=16, H=64, seed=0, per="storage"):
+    """Memory (bytes) the autograd graph of one (truncated) BPTT pass keeps alive at its largest.
 
-    Runs an ``nn.RNN`` (tanh, float32) over a random sequence of ``seq_len`` steps and a
-    summed loss. With ``chunk_len=None`` it is full BPTT: one graph over all steps. With a
-    chunk length it is truncated BPTT: the sequence is processed in chunks, the carried state
-    is detached between chunks, and each chunk's graph is freed by its backward pass, so the
-    memory held at once is that of the largest chunk.
+    Runs a one-layer ``nn.RNN`` (tanh, float32, CPU, ``batch_first``) over random inputs of shape
+    (N, seq_len, D) from h_0 = 0, with the loss ``out.pow(2).sum()`` over the outputs (N, seq_len, H).
+    With ``chunk_len=None`` it is full BPTT: one graph over all ``seq_len`` steps. With a chunk
+    length it is truncated BPTT: the steps are processed in chunks of ``chunk_len`` (each chunk's
+    input a tensor of its own, as a data loader delivers it), the state is carried and detached
+    between chunks, and each chunk's graph is freed by its backward pass; the result is then the
+    largest graph of a chunk. Each graph is measured by ``saved_tensor_bytes(..., per=per)``.
 
-    Inputs: seq_len >= 1; chunk_len None or >= 1; N, D, H sizes; seed for the random data.
-    Returns: int, bytes.
+    What the graph keeps alive (``per="storage"``), for a graph over T >= 2 steps, in float32:
+    4 * (N*T*D + N*H + N*H*T + H*H + N*T*H) bytes = the inputs, h_0, the T states h_t, W_hh once,
+    and the (N, T, H) output tensor, which is a copy of the states (nn.RNN on the CPU in torch 2.x;
+    for T = 1, W_hh is not saved because h_0 needs no gradient). It grows linearly in T.
+
+    Inputs: seq_len >= 1 steps; chunk_len None or >= 1 steps; N, D, H >= 1 (batch, input and
+    hidden sizes); seed >= 0 for the random inputs; per "storage" (memory kept alive) or "save"
+    (every save counted, an overcount).
+    Returns: int, bytes. Raises ValueError on a bad argument.
     """
     import torch
 
@@ -150,19 +179,93 @@ def bptt_saved_bytes(seq_len, chunk_len=None, N=8, D=16, H=64, seed=0):
     N, D, H = _positive_int(N, "N"), _positive_int(D, "D"), _positive_int(H, "H")
     generator = torch.Generator().manual_seed(_positive_int(seed, "seed", 0))
     rnn = torch.nn.RNN(D, H, batch_first=True)
-    x = torch.randn(N, seq_len, D, generator=generator)
     h = torch.zeros(1, N, H)
     peak = 0
     for start in range(0, seq_len, chunk_len):
-        def chunk_forward(h=h, start=start):
-            out, h_last = rnn(x[:, start:start + chunk_len], h)
+        x = torch.randn(N, min(chunk_len, seq_len - start), D, generator=generator)
+
+        def chunk_forward(x=x, h=h):
+            out, h_last = rnn(x, h)
             return out.pow(2).sum(), h_last
 
-        saved, (loss, h_last) = saved_tensor_bytes(chunk_forward)
+        saved, (loss, h_last) = saved_tensor_bytes(chunk_forward, per=per)
         loss.backward()                     # frees this chunk's graph
         peak = max(peak, saved)
         h = h_last.detach()                 # carry the state, cut the graph
     return peak
+
+
+def _sweep_chunk(sweep, k):
+    if not isinstance(sweep, dict) or not {"settings", "memory_bytes", "runs"} <= set(sweep):
+        raise ValueError("sweep must be the dict of datasets/lecture02_chunk_sweep.json "
+                         "(keys settings, memory_bytes, runs)")
+    lens = list(sweep["settings"]["chunk_lens"])
+    if isinstance(k, bool) or k not in lens:
+        raise ValueError(f"k must be one of the chunk lengths of the sweep {lens}, got {k!r}")
+    return lens
+
+
+def chunk_sweep_row(sweep, k):
+    """What the cached chunk-length sweep of lecture 02 measured at one chunk length k.
+
+    Inputs:
+    - sweep: the dict stored in datasets/lecture02_chunk_sweep.json (made by
+      scripts/lecture02_chunk_sweep.py): ``settings`` (``chunk_lens``, ``budget_chars``, ...),
+      ``memory_bytes`` {str(k): bytes} and ``runs`` {str(k): [one dict per seed with ``updates``,
+      ``val_loss`` and ``val_curve`` = [[training characters, validation loss], ...]]}
+    - k: a chunk length (truncation length, in steps) of ``settings["chunk_lens"]``
+    Returns: dict with k; memory_mib, the MiB (2**20 bytes) the graph of one training chunk keeps
+    alive; updates, the weight updates of a run; val_losses, the final validation loss (nats/char)
+    of each seed; val_loss, their mean; best_k, the chunk length with the lowest mean.
+    Raises ValueError if sweep does not have that layout or k is not one of its chunk lengths.
+    """
+    lens = _sweep_chunk(sweep, k)
+    runs = sweep["runs"][str(k)]
+    losses = [float(r["val_loss"]) for r in runs]
+    means = {n: float(np.mean([r["val_loss"] for r in sweep["runs"][str(n)]])) for n in lens}
+    return {"k": k, "memory_mib": sweep["memory_bytes"][str(k)] / 2**20, "updates": int(runs[0]["updates"]),
+            "val_losses": losses, "val_loss": float(np.mean(losses)), "best_k": min(means, key=means.get)}
+
+
+def plot_chunk_sweep(sweep, k):
+    """Three panels of the chunk-length sweep with chunk length k highlighted: memory kept alive
+    against k, final validation loss against k (mean and seeds), validation loss during training.
+
+    Inputs: sweep and k as in ``chunk_sweep_row``. Returns: the matplotlib Figure.
+    Raises ValueError as ``chunk_sweep_row``.
+    """
+    import matplotlib.pyplot as plt
+
+    lens = _sweep_chunk(sweep, k)
+    rows = [chunk_sweep_row(sweep, n) for n in lens]
+    row = rows[lens.index(k)]
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(lens)))
+    fig, (ax_mem, ax_loss, ax_curve) = plt.subplots(1, 3, figsize=(15, 4))
+    ax_mem.plot(lens, [r["memory_mib"] for r in rows], "o-", color="tab:blue", label="one training chunk")
+    ax_mem.plot([k], [row["memory_mib"]], "o", ms=12, mfc="none", mec="tab:red", mew=2, label=f"k = {k}")
+    ax_mem.set(xscale="log", xlabel="chunk length k (steps, log scale)", ylabel="memory kept alive (MiB)",
+               title="Memory of one chunk's graph", ylim=(0, 1.1 * max(r["memory_mib"] for r in rows)))
+    for n, r in zip(lens, rows):
+        ax_loss.plot([n] * len(r["val_losses"]), r["val_losses"], ".", color="gray", alpha=0.7)
+    ax_loss.plot(lens, [r["val_loss"] for r in rows], "o-", color="tab:orange", label="mean over seeds")
+    ax_loss.plot([], [], ".", color="gray", label="each seed")
+    ax_loss.plot([k], [row["val_loss"]], "o", ms=12, mfc="none", mec="tab:red", mew=2, label=f"k = {k}")
+    ax_loss.set(xscale="log", xlabel="chunk length k (steps, log scale)", ylabel="validation loss (nats/char)",
+                title=f"After {sweep['settings']['budget_chars']:,} training characters")
+    for n, color in zip(lens, colors):
+        curves = np.array([r["val_curve"] for r in sweep["runs"][str(n)]], dtype=float)
+        ax_curve.plot(curves[0, :, 0] / 1e3, curves[:, :, 1].mean(0), color=color, lw=3 if n == k else 1,
+                      alpha=1 if n == k else 0.45, label=f"k = {n}")
+    ax_curve.set(xlabel="training characters read (thousands)", ylabel="validation loss (nats/char)",
+                 title="During training (mean over seeds)")
+    for ax in (ax_mem, ax_loss):
+        ax.set_xticks(lens)
+        ax.set_xticklabels([str(n) for n in lens])
+        ax.minorticks_off()
+        ax.legend(fontsize=8)
+    ax_curve.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- L02 scheduled sampling

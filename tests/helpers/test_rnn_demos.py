@@ -41,6 +41,7 @@ def test_softmax_with_temperature_errors(scores, temperature, match):
 
 def test_entropy():
     assert demos.entropy([1.0, 0.0]) == 0.0
+    assert f"{demos.entropy([1.0, 0.0]):.2f}" == "0.00"               # not "-0.00"
     assert np.isclose(demos.entropy(np.full(4, 0.25)), np.log(4))
     for bad in [[0.5, 0.6], [-0.5, 1.5], [[1.0]], []]:
         with pytest.raises(ValueError, match="p must"):
@@ -82,21 +83,46 @@ def test_score_table():
 
 
 # ----------------------------------------------------------------------------- L02 memory
-def test_saved_tensor_bytes_counts_what_autograd_keeps():
+def test_saved_tensor_bytes_counts_each_storage_once():
     x = torch.randn(10, 20, requires_grad=True)
     saved, result = demos.saved_tensor_bytes(lambda: (x * x).sum())
-    assert saved == 2 * 10 * 20 * 4                   # x * x saves both operands (float32)
+    assert saved == 10 * 20 * 4                        # x is saved twice, but it is one block of 800 bytes
+    assert demos.saved_tensor_bytes(lambda: (x * x).sum(), per="save")[0] == 2 * 10 * 20 * 4
     assert torch.is_tensor(result)
-    no_grad, _ = demos.saved_tensor_bytes(lambda: (x.detach() * 2).sum())
-    assert no_grad == 0
+    # exp saves its result, a new (10, 20) block; x * x saves x: 800 + 800 bytes
+    assert demos.saved_tensor_bytes(lambda: (x * x).exp().sum())[0] == 800 + 800
+    # a saved view keeps its whole storage alive: x[:2] (160 bytes of values) holds all 800
+    assert demos.saved_tensor_bytes(lambda: (x[:2] * x[:2]).sum())[0] == 800
+    assert demos.saved_tensor_bytes(lambda: (x[:2] * x[:2]).sum(), per="save")[0] == 2 * 2 * 20 * 4
+    assert demos.saved_tensor_bytes(lambda: (x.detach() * 2).sum())[0] == 0
     with pytest.raises(ValueError, match="fn"):
         demos.saved_tensor_bytes(3)
+    with pytest.raises(ValueError, match="per"):
+        demos.saved_tensor_bytes(lambda: x.sum(), per="tensor")
+
+
+def test_bptt_saved_bytes_matches_a_hand_count():
+    # N = 2, D = 3, H = 4, T = 5, float32 (4 bytes). What the graph of nn.RNN (CPU) keeps alive:
+    #   the inputs      2*5*3 = 30 floats
+    #   h_0             2*4   =  8   (saved to compute dW_hh at step 1)
+    #   h_1 .. h_5      5*2*4 = 40
+    #   W_hh            4*4   = 16   (saved at steps 2..5: one storage, counted once)
+    #   the output      2*5*4 = 40   (the stacked (N, T, H) copy of the states, saved by the loss)
+    # = 134 floats = 536 bytes.
+    assert demos.bptt_saved_bytes(5, N=2, D=3, H=4) == 536
+    # per save: inputs 30, h_0 8, tanh saves h_1..h_5 40, steps 2..5 save h_{t-1} 4*8 and W_hh 4*16,
+    # output 40 = 214 floats = 856 bytes (W_hh counted 4 times, the states twice)
+    assert demos.bptt_saved_bytes(5, N=2, D=3, H=4, per="save") == 856
+    # chunks of 2 steps: inputs 12, h_0 8, h_1..h_2 16, W_hh 16, output 16 = 68 floats = 272 bytes
+    assert demos.bptt_saved_bytes(5, chunk_len=2, N=2, D=3, H=4) == 272
+    # one step: inputs 6, h_0 8, h_1 8, output 8 (W_hh not saved: h_0 needs no gradient) = 120 bytes
+    assert demos.bptt_saved_bytes(1, N=2, D=3, H=4) == 120
 
 
 def test_bptt_saved_bytes_linear_in_length_and_flat_when_truncated():
     full = [demos.bptt_saved_bytes(T, N=2, D=3, H=4) for T in (10, 20, 40)]
-    assert full[0] < full[1] < full[2]
-    assert abs((full[2] - full[1]) - 2 * (full[1] - full[0])) <= 0.05 * full[2]   # linear growth
+    step = 4 * (2 * 3 + 2 * 4 + 2 * 4)                                  # input, h_t and its output copy
+    assert full[1] - full[0] == 10 * step and full[2] - full[1] == 20 * step   # exactly linear in T
     truncated = [demos.bptt_saved_bytes(T, chunk_len=10, N=2, D=3, H=4) for T in (10, 20, 40)]
     assert truncated[0] == truncated[1] == truncated[2] == full[0]
     assert demos.bptt_saved_bytes(25, chunk_len=10, N=2, D=3, H=4) == full[0]     # last chunk shorter
@@ -104,6 +130,34 @@ def test_bptt_saved_bytes_linear_in_length_and_flat_when_truncated():
         demos.bptt_saved_bytes(0)
     with pytest.raises(ValueError, match="chunk_len"):
         demos.bptt_saved_bytes(10, chunk_len=0)
+
+
+def _toy_sweep():
+    def runs(losses, updates):
+        return [{"updates": updates, "val_loss": v, "val_curve": [[100, v + 1.0], [200, v]]} for v in losses]
+    return {"settings": {"chunk_lens": [4, 16, 64], "budget_chars": 200},
+            "memory_bytes": {"4": 2**20, "16": 4 * 2**20, "64": 16 * 2**20},
+            "runs": {"4": runs([2.0, 2.2], 50), "16": runs([1.8, 1.9], 12), "64": runs([1.95, 2.05], 3)}}
+
+
+def test_chunk_sweep_row():
+    row = demos.chunk_sweep_row(_toy_sweep(), 16)
+    assert row["k"] == 16 and row["memory_mib"] == 4.0 and row["updates"] == 12
+    assert row["val_losses"] == [1.8, 1.9] and np.isclose(row["val_loss"], 1.85) and row["best_k"] == 16
+    assert np.isclose(demos.chunk_sweep_row(_toy_sweep(), 64)["val_loss"], 2.0)
+    for bad in (8, "16", True):
+        with pytest.raises(ValueError, match="k must"):
+            demos.chunk_sweep_row(_toy_sweep(), bad)
+    with pytest.raises(ValueError, match="sweep"):
+        demos.chunk_sweep_row({"runs": {}}, 16)
+
+
+def test_plot_chunk_sweep():
+    fig = demos.plot_chunk_sweep(_toy_sweep(), 64)
+    assert len(fig.axes) == 3 and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["k = 4", "k = 16", "k = 64"]
+    assert fig.axes[0].get_ylim()[1] >= 16                      # nothing above the y-limit
+    plt.close("all")
 
 
 # ----------------------------------------------------------------------------- scheduled sampling

@@ -18,3 +18,21 @@ def test_progress_accepts_tqdm_arguments(capsys):
     bar.close()
     captured = capsys.readouterr()
     assert "4/4" in captured.out and captured.err == ""
+
+
+def test_progress_in_a_kernel_stores_the_finished_bar():
+    """Executed headless (as lectures are stored), the widget bar's output becomes its final text line,
+    not the "0%" text the widget had when it was created."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from helpers.training import tqdm\nfor _ in tqdm(range(30), desc='loop', leave=False):\n    pass\n"
+        "bar = tqdm(total=5, desc='manual')\nbar.update(5)\nbar.close()\nbar.close()\nprint('done')")]
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    texts = [o.get("text") or o["data"].get("text/plain", "") for o in nb.cells[0].outputs]
+    assert [o["output_type"] for o in nb.cells[0].outputs] == ["display_data", "display_data", "stream"]
+    assert texts[0].startswith("loop: 100%") and "30/30" in texts[0]
+    assert texts[1].startswith("manual: 100%") and "5/5" in texts[1] and texts[2] == "done\n"
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in nb.cells[0].outputs)
