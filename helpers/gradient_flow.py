@@ -3,13 +3,15 @@
 - ``tanh_derivative``, ``step_jacobian``: the two factors of one backward step of a vanilla RNN
 - ``matrix_with_spectral_norm``, ``gradient_norms``, ``gradient_norm_curve``: ||dL/dh_t|| against t
   for a vanilla RNN (tanh or linear), the logic behind lecture 03's slider
+- ``gradient_norm_grid``, ``survival_band``: ||dL/dh_0|| over a grid of spectral norms and input scales,
+  and the range of spectral norms that keeps it within a given factor of 1
 - ``cliff_loss``: a one-unit RNN whose loss has a cliff (for gradient clipping)
 - ``state_gradient_norms``: ||dL/dh_t|| and ||dL/dc_t|| of torch RNN / LSTM / GRU cells
 - ``rnn_forward_torch``, ``rnn_backward_torch``: a float64 torch-autograd vanilla RNN layer with
   the NumPy layer signatures of the course, the baseline of a2's experiments
 - ``init_recurrent_params``: PyTorch-style initial weights of an RNN / LSTM / GRU in the course's layout
 - ``flow_inputs``, ``flow_experiment``: a2's gradient-flow experiment (a student's LSTM vs the RNN)
-- ``plot_gradient_norms``, ``plot_tanh_derivative``: the figures
+- ``plot_gradient_norms``, ``plot_input_scale_sweep``, ``plot_tanh_derivative``: the figures
 
 Conventions: row vectors, ``h_t = f(x_t @ Wx + h_{t-1} @ Wh + b)``; Wh has shape (H, H).
 """
@@ -88,11 +90,21 @@ def gradient_norms(Wh, T, nonlinearity="tanh", input_scale=1.0, seed=0):
     Inputs: Wh (H, H); T >= 1; nonlinearity "tanh" or "linear"; input_scale >= 0; seed (int)
     Returns: float64 array of shape (T + 1,), entry t = ||dL/dh_t||, last entry 1.0
     """
+    return _run(Wh, T, nonlinearity, input_scale, seed)[0]
+
+
+def _input_scale(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+        raise ValueError(f"input_scale must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _run(Wh, T, nonlinearity, input_scale, seed):
+    """``gradient_norms``'s forward and backward pass; returns (norms (T + 1,), pre-activations (T, H))."""
     Wh = _square(Wh, "Wh")
     T = _int_arg(T, "T", 1)
     nonlinearity = _nonlinearity(nonlinearity)
-    if isinstance(input_scale, bool) or not isinstance(input_scale, Real) or input_scale < 0:
-        raise ValueError(f"input_scale must be a number >= 0, got {input_scale!r}")
+    input_scale = _input_scale(input_scale)
     H = Wh.shape[0]
     rng = np.random.default_rng(_int_arg(seed, "seed", 0))
     xs = rng.standard_normal((T, H)) * float(input_scale)
@@ -111,7 +123,7 @@ def gradient_norms(Wh, T, nonlinearity="tanh", input_scale=1.0, seed=0):
             da = dh * tanh_derivative(pre[t - 1]) if nonlinearity == "tanh" else dh
             dh = da @ Wh.T
             norms[t - 1] = np.linalg.norm(dh)
-    return norms
+    return norms, np.array(pre)
 
 
 def gradient_norm_curve(spectral_norm, T, nonlinearity="tanh", H=64, input_scale=1.0, seed=0):
@@ -122,6 +134,58 @@ def gradient_norm_curve(spectral_norm, T, nonlinearity="tanh", H=64, input_scale
     """
     return gradient_norms(matrix_with_spectral_norm(H, spectral_norm, seed), T, nonlinearity,
                           input_scale=input_scale, seed=seed)
+
+
+def _grid(values, arg, minimum_ok):
+    array = to_numpy(values, arg).astype(np.float64)
+    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)) or not np.all(minimum_ok(array)):
+        raise ValueError(f"{arg} must be a non-empty 1-D array of finite numbers in range, got {values!r}")
+    return array
+
+
+def gradient_norm_grid(spectral_norms, input_scales, T, H=64, seed=0):
+    """The input-scale sweep behind lecture 03's slider: the tanh RNN of ``gradient_norm_curve`` for
+    every pair (input scale, spectral norm), with the same seed (same orthogonal direction, inputs
+    and loss vector) everywhere.
+
+    Inputs: spectral_norms, 1-D array-like of numbers > 0, shape (S,); input_scales, 1-D array-like
+    of numbers >= 0 (the standard deviation of x_t), shape (I,); T >= 1; H >= 1; seed (int >= 0).
+    Returns: dict of float64 arrays of shape (I, S):
+      "norm0": ||dL/dh_0|| with ||dL/dh_T|| = 1 (inf where it overflows float64);
+      "mean_slope": the mean of tanh'(a_t) over all steps and units of the forward pass (1 = every
+      unit in the linear middle of tanh, near 0 = saturated).
+    Raises ValueError naming a bad argument.
+    """
+    spectral_norms = _grid(spectral_norms, "spectral_norms", lambda a: a > 0)
+    input_scales = _grid(input_scales, "input_scales", lambda a: a >= 0)
+    out = {key: np.empty((input_scales.size, spectral_norms.size)) for key in ("norm0", "mean_slope")}
+    for i, scale in enumerate(input_scales):
+        for j, sigma in enumerate(spectral_norms):
+            norms, pre = _run(matrix_with_spectral_norm(H, float(sigma), seed), T, "tanh", float(scale), seed)
+            out["norm0"][i, j] = norms[0] if np.isfinite(norms[0]) else np.inf
+            out["mean_slope"][i, j] = tanh_derivative(pre).mean()
+    return out
+
+
+def survival_band(spectral_norms, norm0, factor=100.0):
+    """The smallest and largest spectral norm whose ||dL/dh_0|| lies in [1 / factor, factor].
+
+    Inputs: spectral_norms (S,) numbers; norm0 (S,) the matching ||dL/dh_0|| (a row of
+    ``gradient_norm_grid(...)["norm0"]``); factor > 1.
+    Returns: (low, high) floats, or None when no spectral norm qualifies. The band is reported by its
+    ends; near them a sampled curve may dip in and out (check ``norm0`` itself if that matters).
+    Raises ValueError for mismatched shapes or factor <= 1.
+    """
+    spectral_norms = to_numpy(spectral_norms, "spectral_norms").astype(np.float64)
+    norm0 = to_numpy(norm0, "norm0").astype(np.float64)
+    if spectral_norms.ndim != 1 or spectral_norms.shape != norm0.shape:
+        raise ValueError(f"spectral_norms and norm0 must be 1-D of the same shape, got {spectral_norms.shape} "
+                         f"and {norm0.shape}")
+    factor = positive_number(factor, "factor")
+    if factor <= 1:
+        raise ValueError(f"factor must be > 1, got {factor!r}")
+    inside = spectral_norms[(norm0 >= 1 / factor) & (norm0 <= factor)]
+    return (float(inside.min()), float(inside.max())) if inside.size else None
 
 
 def cliff_loss(w, T=30, h0=0.5, b=-0.3, target=-0.5):
@@ -327,6 +391,46 @@ def plot_gradient_norms(curves, ax=None, title="Gradient norm flowing back throu
         ax.set_ylim(*ylim)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_input_scale_sweep(spectral_norms, norm0, input_scales, T, factor=100.0, ax=None):
+    """Plot ||dL/dh_0|| against the spectral norm, one line per input scale, on a log scale, with the
+    band [1 / factor, factor] shaded. The y-limits cover every finite value.
+
+    Inputs: spectral_norms (S,); norm0 (I, S) from ``gradient_norm_grid``; input_scales (I,);
+    T (int, for the title); factor > 1; ax (matplotlib Axes or None). Returns: the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    spectral_norms = to_numpy(spectral_norms, "spectral_norms").astype(np.float64)
+    norm0 = to_numpy(norm0, "norm0").astype(np.float64)
+    input_scales = to_numpy(input_scales, "input_scales").astype(np.float64)
+    if norm0.shape != (input_scales.size, spectral_norms.size):
+        raise ValueError(f"norm0 must have shape (len(input_scales), len(spectral_norms)) = "
+                         f"{(input_scales.size, spectral_norms.size)}, got {norm0.shape}")
+    factor = positive_number(factor, "factor")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, input_scales.size))
+    styles = ["-", "--", "-.", ":"]
+    for k, (row, scale, color) in enumerate(zip(norm0, input_scales, colors)):
+        shown = np.where(np.isfinite(row) & (row > 0), row, np.nan)
+        ax.semilogy(spectral_norms, shown, color=color, ls=styles[k % len(styles)], label=f"input scale {scale:g}")
+    ax.axhspan(1 / factor, factor, color="gray", alpha=0.2, label=f"within a factor {factor:g} of 1")
+    finite = norm0[np.isfinite(norm0) & (norm0 > 0)]
+    if finite.size:
+        low, high = min(finite.min(), 1 / factor) / 10, max(finite.max(), factor) * 10
+        ax.set_ylim(low, high)
+        step = max(1, int(np.ceil(np.log10(high / low) / 8)))          # at most about 8 labelled decades
+        ax.set_yticks([10.0 ** e for e in range(int(np.ceil(np.log10(low))), int(np.log10(high)) + 1)
+                       if e % step == 0])
+        ax.minorticks_off()
+    ax.set_xlabel(r"spectral norm $\sigma$ of $W_{hh}$")
+    ax.set_ylabel(r"$\|\partial L / \partial h_0\|$ (log scale)")
+    ax.set_title(f"tanh RNN: gradient left after {T} steps back")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     return ax
 
 

@@ -13,15 +13,18 @@ from helpers.gradient_flow import (  # noqa: E402
     flow_experiment,
     flow_inputs,
     gradient_norm_curve,
+    gradient_norm_grid,
     gradient_norms,
     init_recurrent_params,
     matrix_with_spectral_norm,
     plot_gradient_norms,
+    plot_input_scale_sweep,
     plot_tanh_derivative,
     rnn_backward_torch,
     rnn_forward_torch,
     state_gradient_norms,
     step_jacobian,
+    survival_band,
     tanh_derivative,
 )
 
@@ -102,8 +105,48 @@ def test_gradient_norm_curve_is_the_slider_logic():
     assert gradient_norm_curve(1.5, 50, "linear")[0] > 1e6           # explodes without tanh
 
 
+def test_input_scale_zero_makes_tanh_the_linear_rnn():
+    # h stays 0, so every tanh slope is tanh'(0) = 1: lecture 03's first "try it"
+    np.testing.assert_array_equal(gradient_norm_curve(1.5, 40, "tanh", input_scale=0.0),
+                                  gradient_norm_curve(1.5, 40, "linear", input_scale=0.0))
+    # larger inputs saturate more units: at spectral norm 1.5 the gradient goes from exploding to vanishing
+    assert gradient_norm_curve(1.5, 60, "tanh", input_scale=0.1)[0] > 10
+    assert gradient_norm_curve(1.5, 60, "tanh", input_scale=1.0)[0] < 1e-3
+
+
+def test_gradient_norm_grid_is_the_curve_on_a_grid():
+    sigmas, scales = [0.8, 1.5, 2.2], [0.0, 0.5, 1.0]
+    grid = gradient_norm_grid(sigmas, scales, T=25, H=12, seed=3)
+    assert grid["norm0"].shape == grid["mean_slope"].shape == (3, 3)
+    for i, scale in enumerate(scales):
+        for j, sigma in enumerate(sigmas):
+            curve = gradient_norm_curve(sigma, 25, "tanh", H=12, input_scale=scale, seed=3)
+            assert grid["norm0"][i, j] == curve[0]
+    np.testing.assert_array_equal(grid["mean_slope"][0], np.ones(3))    # no input: h = 0, slope 1
+    assert np.all(grid["mean_slope"][1:] < 1) and np.all(grid["mean_slope"] > 0)
+    assert np.all(np.diff(grid["mean_slope"][:, 1]) < 0)                # more input, flatter tanh
+    for kwargs, match in [({"spectral_norms": []}, "spectral_norms"), ({"spectral_norms": [0.0]}, "spectral_norms"),
+                          ({"input_scales": [-0.1]}, "input_scales"), ({"input_scales": [[1.0]]}, "input_scales"),
+                          ({"T": 0}, "T"), ({"H": 0}, "H")]:
+        with pytest.raises(ValueError, match=match):
+            gradient_norm_grid(**{"spectral_norms": [1.0], "input_scales": [1.0], "T": 5, **kwargs})
+
+
+def test_survival_band():
+    sigmas = np.array([0.8, 0.9, 1.0, 1.1, 1.2])
+    assert survival_band(sigmas, sigmas ** 60) == (1.0, 1.0)           # 0.9^60 = 2e-3 and 1.1^60 = 304 are out
+    assert survival_band(sigmas, sigmas ** 60, factor=1000) == (0.9, 1.1)
+    assert survival_band(sigmas, sigmas ** 60, factor=1e6) == (0.8, 1.2)
+    assert survival_band(sigmas, np.full(5, np.inf)) is None
+    with pytest.raises(ValueError, match="factor"):
+        survival_band(sigmas, sigmas, factor=1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        survival_band(sigmas, sigmas[:2])
+
+
 @pytest.mark.parametrize("kwargs, match", [({"T": 0}, "T"), ({"nonlinearity": "relu"}, "nonlinearity"),
-                                           ({"input_scale": -1.0}, "input_scale"), ({"H": 0}, "H")])
+                                           ({"input_scale": -1.0}, "input_scale"),
+                                           ({"input_scale": float("nan")}, "input_scale"), ({"H": 0}, "H")])
 def test_gradient_norm_curve_rejects_bad_arguments(kwargs, match):
     args = {"spectral_norm": 1.0, "T": 5, **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -177,6 +220,14 @@ def test_plots_label_their_axes():
         plot_gradient_norms({})
     with pytest.raises(ValueError, match="1-D"):
         plot_gradient_norms({"a": np.ones((2, 2))})
+    norm0 = np.array([[1e-30, 1.0, 1e20], [np.inf, 1e-5, 3.0]])
+    ax = plot_input_scale_sweep([0.5, 1.0, 2.0], norm0, [0.0, 1.0], T=60)
+    low, high = ax.get_ylim()
+    assert low < 1e-30 and high > 1e20                                  # every finite value is on the plot
+    assert len(ax.get_lines()) == 2 and "spectral norm" in ax.get_xlabel() and "log" in ax.get_ylabel()
+    assert len(ax.get_legend().get_texts()) == 3                        # two input scales and the band
+    with pytest.raises(ValueError, match="norm0"):
+        plot_input_scale_sweep([0.5, 1.0], norm0, [0.0, 1.0], T=60)
     plt.close("all")
 
 
