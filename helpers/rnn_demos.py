@@ -243,8 +243,14 @@ def plot_chunk_sweep(sweep, k):
     fig, (ax_mem, ax_loss, ax_curve) = plt.subplots(1, 3, figsize=(15, 4))
     ax_mem.plot(lens, [r["memory_mib"] for r in rows], "o-", color="tab:blue", label="one training chunk")
     ax_mem.plot([k], [row["memory_mib"]], "o", ms=12, mfc="none", mec="tab:red", mew=2, label=f"k = {k}")
-    ax_mem.set(xscale="log", xlabel="chunk length k (steps, log scale)", ylabel="memory kept alive (MiB)",
-               title="Memory of one chunk's graph", ylim=(0, 1.1 * max(r["memory_mib"] for r in rows)))
+    mem = [r["memory_mib"] for r in rows]
+    ax_mem.set(xscale="log", yscale="log", xlabel="chunk length k (steps, log scale)",
+               ylabel="memory kept alive (MiB, log scale)", title="Memory of one chunk's graph",
+               ylim=(min(mem) / 1.5, max(mem) * 1.5))
+    ticks = [2.0 ** e for e in range(-12, 12) if min(mem) / 1.5 <= 2.0 ** e <= max(mem) * 1.5]
+    ax_mem.set_yticks(ticks)
+    ax_mem.set_yticklabels([f"{t:g}" for t in ticks])
+    ax_mem.minorticks_off()
     for n, r in zip(lens, rows):
         ax_loss.plot([n] * len(r["val_losses"]), r["val_losses"], ".", color="gray", alpha=0.7)
     ax_loss.plot(lens, [r["val_loss"] for r in rows], "o-", color="tab:orange", label="mean over seeds")
