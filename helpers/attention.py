@@ -196,15 +196,15 @@ def fit(model, loss_fn, data, steps, batch_size=256, lr=1e-2, clip=1.0, seed=0, 
                 raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
                                  + (f" of shape {tuple(loss.shape)}" if torch.is_tensor(loss) else ""))
             if not torch.isfinite(loss.detach()):
-                raise FloatingPointError(f"the loss is {loss.item()} at step {step}: something produces NaN or "
-                                         "inf (a softmax over a row that is entirely masked?)")
+                raise FloatingPointError(f"the loss is {loss.detach().item()} at step {step}: something produces "
+                                         "NaN or inf (a softmax over a row that is entirely masked?)")
             optimizer.zero_grad()
             loss.backward()
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             optimizer.step()
             scheduler.step()
-            history["loss"].append(loss.item())
+            history["loss"].append(loss.detach().item())
             history["steps"] = step
             if bar is not None:
                 bar.update(1)
@@ -212,7 +212,7 @@ def fit(model, loss_fn, data, steps, batch_size=256, lr=1e-2, clip=1.0, seed=0, 
                 value = float(val(model))
                 history["val"].append((step, value))
                 if bar is not None:
-                    bar.set_postfix(loss=f"{float(loss):.3f}", val=f"{value:.4f}")
+                    bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val=f"{value:.4f}")
                 if stop_at is not None and value >= stop_at:
                     history["stopped"] = "target"
                     break
@@ -231,13 +231,18 @@ def fit(model, loss_fn, data, steps, batch_size=256, lr=1e-2, clip=1.0, seed=0, 
     return history
 
 
-def plot_attention(weights, src_tokens, tgt_tokens, ax=None, title=None):
-    """Heatmap of attention weights: one row per output token, one column per input token.
+def plot_attention(weights, src_tokens, tgt_tokens, ax=None, title=None, xlabel="input position (source character)",
+                   ylabel="output step (generated character)", fontsize=8, rotation=90):
+    """Heatmap of attention weights: one row per output token (query), one column per input token (key).
 
     Inputs:
     - weights: array-like (T, S), row t = where output token t looked (rows sum to about 1)
     - src_tokens: list of S strings (column labels); tgt_tokens: list of T strings (row labels)
     - ax: matplotlib Axes or None (a new figure); title: str or None
+    - xlabel, ylabel: axis labels (the defaults describe a seq2seq decoder reading its source; a
+      self-attention plot would say e.g. "key position" and "query position")
+    - fontsize: tick-label size in points; rotation: angle of the column labels in degrees
+      (0 suits single characters)
     Returns: the Axes.
     """
     import matplotlib.pyplot as plt
@@ -254,10 +259,10 @@ def plot_attention(weights, src_tokens, tgt_tokens, ax=None, title=None):
         _, ax = plt.subplots(figsize=(0.32 * weights.shape[1] + 2.0, 0.32 * weights.shape[0] + 1.4))
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(src_tokens)), [repr(t)[1:-1] if t == " " else t for t in src_tokens],
-                  fontsize=8, rotation=90)
-    ax.set_yticks(range(len(tgt_tokens)), tgt_tokens, fontsize=8)
-    ax.set_xlabel("input position (source character)")
-    ax.set_ylabel("output step (generated character)")
+                  fontsize=fontsize, rotation=rotation)
+    ax.set_yticks(range(len(tgt_tokens)), tgt_tokens, fontsize=fontsize)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "attention weights")
     ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="weight")
     return ax

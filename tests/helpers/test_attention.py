@@ -109,6 +109,19 @@ def test_fit_learns_and_stops_at_target():
     assert history["loss"][-1] < history["loss"][0] and history["seconds"] >= 0
 
 
+def test_fit_with_progress_bar_warns_nothing(capsys):
+    """The progress bar's postfix shows the loss without converting a tensor that requires grad (that warned)."""
+    import warnings
+
+    d = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = fit(TinyModel(), ce, d, steps=4, batch_size=2, val=lambda m: exact_match(m, d), eval_every=2,
+                      progress=True, desc="demo")
+    assert history["steps"] == 4 and len(history["val"]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
 def test_fit_gives_up_and_runs_all_steps():
     d = data()
     history = fit(TinyModel(), ce, d, steps=12, batch_size=4, lr=1e-9, val=lambda m: 0.0, eval_every=4,
@@ -147,6 +160,11 @@ def test_plot_attention_labels_and_errors():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "<end>"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", " ", "c"]
     assert "input" in ax.get_xlabel() and "output" in ax.get_ylabel()
+    assert ax.get_xticklabels()[0].get_rotation() == 90
+    ax = plot_attention(weights, ["a", "b", "c"], ["x", "y"], xlabel="key position", ylabel="query position",
+                        fontsize=11, rotation=0)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("key position", "query position")
+    assert ax.get_xticklabels()[0].get_rotation() == 0 and ax.get_xticklabels()[0].get_fontsize() == 11
     with pytest.raises(ValueError, match="2-D"):
         plot_attention(np.zeros(3), ["a"], ["x"])
     with pytest.raises(ValueError, match="tgt_tokens"):
