@@ -1,5 +1,8 @@
 """The character-level LSTM language model of unit 6 (lecture 07, a6): the model, its Shakespeare
 data, random training windows, a fixed evaluation and a plain, deterministic training loop.
+Lecture 04 adds the model it improves one step at a time (``StackedCharLM``: stacked layers,
+dropout between them, ``LockedDropout``, weight drop on W_hh in ``WeightDropLSTM``, weight tying)
+and the figure of that ladder (``plot_improvement_ladder``).
 
 Nothing here tunes anything: sampling configurations, random search, the learning-rate range
 test, reading learning curves and weight averaging are what lecture 07 and assignment a6 build.
@@ -22,6 +25,7 @@ Typical use::
 """
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from numbers import Real
 
@@ -37,7 +41,8 @@ from .text import CharVocab, _ids_arg, load_corpus, train_val_split
 #: The window length of every evaluation ``train`` makes (the same for every configuration).
 EVAL_SEQ_LEN = 128
 
-__all__ = ["EVAL_SEQ_LEN", "CharLMData", "CharLSTM", "char_lm_data", "evaluate", "random_windows", "train"]
+__all__ = ["EVAL_SEQ_LEN", "CharLMData", "CharLSTM", "LockedDropout", "StackedCharLM", "WeightDropLSTM", "char_lm_data",
+           "evaluate", "plot_improvement_ladder", "random_windows", "train"]
 
 
 class CharLSTM(nn.Module):
@@ -354,3 +359,159 @@ def train(model, data, steps, lr, weight_decay=0.0, batch_size=32, seq_len=64, s
             bar.close()
         history["seconds"] = time.process_time() - start
     return history
+
+
+# ------------------------------------------------------------ the improvement ladder of lecture 04
+def _check_ids_batch(x):
+    """Raise ValueError unless x is an integer tensor of shape (N, T)."""
+    if not torch.is_tensor(x) or x.dim() != 2 or x.dtype not in (torch.int64, torch.int32):
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"x must be an int64 tensor of shape (N, T), got {shape}")
+
+
+class LockedDropout(nn.Module):
+    """Dropout with one mask per sequence, shared by every time step ("locked" or variational dropout).
+
+    Input x of shape (N, T, F) -> same shape. In training mode each of the N x F mask entries is
+    0 with probability p and 1 / (1 - p) otherwise, and the same entry multiplies x[n, t, f] at
+    every t; in eval mode (or with p = 0) x is returned unchanged. The mask comes from the
+    global torch RNG.
+
+    Inputs: p, a float in [0, 1). Raises ValueError for anything else, or for x not 3-D.
+    """
+
+    def __init__(self, p):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
+            raise ValueError(f"p must be a number in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x):
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (N, T, F), got {tuple(x.shape)}")
+        if not self.training or self.p == 0:
+            return x
+        mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask  # (N, 1, F) broadcast over the T steps
+
+
+class WeightDropLSTM(nn.Module):
+    """A one-layer LSTM (batch_first) whose recurrent matrix W_hh is regularised by DropConnect.
+
+    In training mode every forward pass draws one dropout mask over the entries of
+    ``weight_hh_l0`` (PyTorch's (4H, H) matrix, the transpose of the course's W_hh / ``Wh``): each
+    entry is 0 with probability ``weight_drop`` and scaled by 1 / (1 - weight_drop) otherwise.
+    Because the same matrix is used at every step, the h_{t-1} -> h_t connection loses the same
+    weights at every step of the batch (AWD-LSTM's "weight drop"). In eval mode, or with
+    weight_drop = 0, it is a plain ``nn.LSTM``.
+
+    Inputs: input_size D >= 1, hidden_size H >= 1, weight_drop in [0, 1).
+    forward(x (N, T, D), state None or (h, c) each (1, N, H)) -> (out (N, T, H), (h, c)).
+    """
+
+    def __init__(self, input_size, hidden_size, weight_drop=0.0):
+        super().__init__()
+        if isinstance(weight_drop, bool) or not isinstance(weight_drop, Real) or not 0 <= weight_drop < 1:
+            raise ValueError(f"weight_drop must be a number in [0, 1), got {weight_drop!r}")
+        self.weight_drop = float(weight_drop)
+        self.lstm = nn.LSTM(_int_arg(input_size, "input_size", 1), _int_arg(hidden_size, "hidden_size", 1),
+                            batch_first=True)
+
+    def forward(self, x, state=None):
+        if not self.training or self.weight_drop == 0:
+            return self.lstm(x, state)
+        dropped = nn.functional.dropout(self.lstm.weight_hh_l0, self.weight_drop, training=True)
+        with warnings.catch_warnings():  # CUDA only: "weights are not part of single contiguous chunk"
+            warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
+            return torch.func.functional_call(self.lstm, {"weight_hh_l0": dropped}, (x, state))
+
+
+class StackedCharLM(nn.Module):
+    """The character language model that lecture 04 improves one step at a time.
+
+    Embedding (V -> H) -> ``num_layers`` LSTM layers of size H -> linear read-out (H -> V). With
+    ``dropout = p > 0`` a dropout layer sits on every vertical connection: on the embeddings
+    (the input of layer 1), between layers, and on the last layer's output before the read-out;
+    it is ``nn.Dropout`` (a fresh mask at every position) or, with ``locked=True``,
+    ``LockedDropout`` (one mask per sequence for all time steps). Nothing is dropped on the
+    horizontal h_{t-1} -> h_t connection except by ``weight_drop`` (DropConnect on each layer's
+    W_hh, see ``WeightDropLSTM``). ``tie=True`` makes the read-out use the embedding matrix
+    (one (V, H) matrix for both; the read-out keeps its own bias).
+
+    Inputs:
+    - vocab_size: V >= 1; hidden_size: H >= 1 (also the embedding size); num_layers >= 1
+    - dropout, weight_drop: floats in [0, 1); locked, tie: bools
+    Uses the global torch RNG for its initial weights: seed it first (``seed_everything``).
+    """
+
+    def __init__(self, vocab_size, hidden_size=128, num_layers=1, dropout=0.0, locked=False, weight_drop=0.0,
+                 tie=False):
+        super().__init__()
+        vocab_size = _int_arg(vocab_size, "vocab_size", 1)
+        hidden_size = _int_arg(hidden_size, "hidden_size", 1)
+        num_layers = _int_arg(num_layers, "num_layers", 1)
+        if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.embedding = nn.Embedding(vocab_size, hidden_size)
+        self.layers = nn.ModuleList(WeightDropLSTM(hidden_size, hidden_size, weight_drop) for _ in range(num_layers))
+        self.drop = LockedDropout(dropout) if locked else nn.Dropout(float(dropout))
+        self.out = nn.Linear(hidden_size, vocab_size)
+        if tie:
+            self.out.weight = self.embedding.weight
+
+    def forward(self, x, state=None):
+        """Scores of the next character at every position.
+
+        Inputs: x int64 (N, T) of ids in [0, V); state None (zeros) or the list of per-layer
+        (h, c) pairs, each (1, N, H), returned by a previous call.
+        Returns: (scores float (N, T, V), state: list of num_layers (h, c) pairs).
+        """
+        _check_ids_batch(x)
+        states = [None] * len(self.layers) if state is None else list(state)
+        h = self.drop(self.embedding(x))                          # vertical: into layer 1
+        for k, layer in enumerate(self.layers):
+            h, states[k] = layer(h, states[k])                    # horizontal: weight drop only
+            h = self.drop(h)                                      # vertical: between layers / before the read-out
+        return self.out(h), states
+
+
+def plot_improvement_ladder(ladder, axes=None):
+    """The improvement ladder of lecture 04: validation loss of every rung, and its curves.
+
+    Inputs:
+    - ladder: the "ladder" part of datasets/lecture04_runs.json: {"rungs": [{"name", "runs": [{"eval_step",
+      "val_loss", ...} per seed]}, ...], "data": {"ln_V", ...}}
+    - axes: None (a new 12 x 4 inch figure) or two matplotlib Axes
+    Left: the final validation loss of each rung, one dot per seed (drawn above a line at the mean) and
+    a hollow marker for the lowest validation loss seen during the run. Right: the validation loss
+    (mean over seeds) against the step from step 100 on (earlier points lie far above, near ln V).
+    Returns the two Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(12, 4.2))[1]
+    left, right = axes
+    rungs = ladder["rungs"]
+    for k, rung in enumerate(rungs):
+        final = np.array([run["val_loss"][-1] for run in rung["runs"]])
+        best = np.array([min(run["val_loss"]) for run in rung["runs"]])
+        offsets = k + np.linspace(-0.12, 0.12, len(final))
+        left.hlines(final.mean(), k - 0.3, k + 0.3, color=f"C{k}", lw=3, alpha=0.6, zorder=1)
+        left.scatter(offsets, final, color=f"C{k}", edgecolors="black", linewidths=0.5, s=30, zorder=3)
+        left.scatter(offsets, best, facecolors="none", edgecolors=f"C{k}", s=30, zorder=3)
+        steps = np.array(rung["runs"][0]["eval_step"])
+        curve = np.mean([run["val_loss"] for run in rung["runs"]], axis=0)
+        keep = steps >= 100
+        right.plot(steps[keep], curve[keep], "-o", ms=3, color=f"C{k}", label=f"{k}. {rung['name']}")
+    finals = [run["val_loss"][-1] for rung in rungs for run in rung["runs"]]
+    bests = [min(run["val_loss"]) for rung in rungs for run in rung["runs"]]
+    low, high = min(finals + bests), max(finals + bests)
+    left.set(ylim=(low - 0.05, high + 0.05), xticks=range(len(rungs)),
+             ylabel="validation loss (nats / character)",
+             title="After the last step (filled: each seed; line: mean)\nhollow: lowest during the run")
+    left.set_xticklabels([f"{k}. {rung['name']}" for k, rung in enumerate(rungs)], rotation=30, ha="right", fontsize=8)
+    right.set(xlabel="training step", ylabel="validation loss (nats / character)",
+              title="Validation loss during training (mean of the seeds)")
+    right.legend(fontsize=8)
+    return axes

@@ -109,13 +109,17 @@ def adding_task(n, length, seed=0):
 
 
 # ------------------------------------------------------------------ torch experiment (lecture 04)
-def make_recurrent_classifier(kind, input_size, hidden_size, n_classes, memory_bias=None, seed=0):
+def make_recurrent_classifier(kind, input_size, hidden_size, n_classes, memory_bias=None, seed=0,
+                              input_gate_bias=None):
     """A recurrent layer (torch.nn.RNN / LSTM / GRU, batch_first, tanh) + a linear readout
     applied to the last hidden state. Call it on x (N, T, D) -> scores (N, n_classes).
 
     memory_bias: the value that the bias (b_ih + b_hh) of the gate that keeps the old state starts
     at -- the forget gate f of an LSTM, the update gate z of a GRU (z -> 1 copies h forward);
     None = torch's default initialisation. Not allowed for kind="rnn", which has no gate.
+    input_gate_bias: the value that the LSTM's input-gate bias (b_ih + b_hh of gate i) starts at
+    (e.g. -3 makes every write start at sigma(-3) = 0.05 of the candidate); None = torch's default.
+    Only for kind="lstm".
     """
     import torch
     from torch import nn
@@ -125,6 +129,8 @@ def make_recurrent_classifier(kind, input_size, hidden_size, n_classes, memory_b
         raise ValueError(f"kind must be one of {sorted(kinds)}, got {kind!r}")
     if memory_bias is not None and kind == "rnn":
         raise ValueError("memory_bias needs a gated layer (kind='lstm' or 'gru'), got kind='rnn'")
+    if input_gate_bias is not None and kind != "lstm":
+        raise ValueError(f"input_gate_bias needs kind='lstm' (the only layer with an input gate), got kind={kind!r}")
     torch.manual_seed(_int_arg(seed, "seed", 0))
 
     class Classifier(nn.Module):
@@ -143,17 +149,23 @@ def make_recurrent_classifier(kind, input_size, hidden_size, n_classes, memory_b
         with torch.no_grad():
             model.rnn.bias_ih_l0[H:2 * H] = float(memory_bias)
             model.rnn.bias_hh_l0[H:2 * H] = 0.0
+    if input_gate_bias is not None:  # LSTM gate i: rows [0:H]
+        H = hidden_size
+        with torch.no_grad():
+            model.rnn.bias_ih_l0[:H] = float(input_gate_bias)
+            model.rnn.bias_hh_l0[:H] = 0.0
     return model
 
 
 def train_recall(kind, gap, hidden_size=32, steps=300, batch_size=32, lr=1e-2, memory_bias=None,
-                 n_symbols=4, n_noise=16, n_test=512, seed=0, progress=False):
+                 n_symbols=4, n_noise=16, n_test=512, seed=0, progress=False, input_gate_bias=None):
     """Train a torch recurrent classifier on ``delayed_recall`` with fresh batches, Adam and
     gradient clipping (global norm 5); stops early once the mean loss of the last 10 steps is
     below 0.02.
 
     Inputs: kind in {"rnn", "lstm", "gru"}, gap >= 0, sizes and optimiser settings,
-    memory_bias (see ``make_recurrent_classifier``), seed; progress shows a tqdm bar.
+    memory_bias and input_gate_bias (see ``make_recurrent_classifier``), seed; progress shows a
+    tqdm bar.
     Returns: dict with "accuracy" (float, on n_test held-out sequences of another seed),
     "losses" (list of training losses, one per step taken) and "params" (parameters of the
     recurrent layer).
@@ -164,26 +176,135 @@ def train_recall(kind, gap, hidden_size=32, steps=300, batch_size=32, lr=1e-2, m
     steps, batch_size = _int_arg(steps, "steps", 1), _int_arg(batch_size, "batch_size", 1)
     vocab = recall_input_size(n_symbols, n_noise)
     model = make_recurrent_classifier(kind, vocab, _int_arg(hidden_size, "hidden_size", 1), n_symbols,
-                                      memory_bias=memory_bias, seed=seed)
+                                      memory_bias=memory_bias, seed=seed, input_gate_bias=input_gate_bias)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     losses = []
-    iterator = range(steps)
+    bar = None
     if progress:
         from .training import tqdm
-        iterator = tqdm(iterator, desc=f"{kind} gap={gap}", leave=False)
-    for step in iterator:
-        x, y = delayed_recall(batch_size, gap, n_symbols, n_noise, seed=1000 * seed + step + 1)
-        loss = loss_fn(model(torch.from_numpy(x).float()), torch.from_numpy(y))
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimiser.step()
-        losses.append(loss.item())
-        if step >= 20 and np.mean(losses[-10:]) < 0.02:
-            break
+        bar = tqdm(total=steps, desc=f"{kind} gap={gap}", leave=False)
+    try:
+        for step in range(steps):
+            x, y = delayed_recall(batch_size, gap, n_symbols, n_noise, seed=1000 * seed + step + 1)
+            loss = loss_fn(model(torch.from_numpy(x).float()), torch.from_numpy(y))
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            losses.append(loss.item())
+            if bar is not None:
+                bar.update(1)           # counts the steps taken, also the last one before an early stop
+            if step >= 20 and np.mean(losses[-10:]) < 0.02:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
     x, y = delayed_recall(n_test, gap, n_symbols, n_noise, seed=10**6 + seed)
     with torch.no_grad():
         accuracy = (model(torch.from_numpy(x).float()).argmax(1).numpy() == y).mean()
     return {"accuracy": float(accuracy), "losses": losses,
             "params": sum(p.numel() for p in model.rnn.parameters())}
+
+
+def final_cell_stats(model, x, y):
+    """What an LSTM classifier's last cell state looks like before training, and where the gradient goes.
+
+    Runs ``model`` (from ``make_recurrent_classifier(kind="lstm", ...)``) on x and measures the
+    final cell state c_T, which the read-out sees only through h_T = o * tanh(c_T), and the
+    gradient of the cross-entropy loss with respect to the inputs.
+
+    Inputs: x float array or tensor (N, T, D); y int array or tensor (N,) of targets.
+    Returns: dict of floats
+    - "mean_abs_c": mean of |c_T| over the N x H units
+    - "saturated": share of the N x H units whose tanh slope 1 - tanh(c_T)^2 is below 0.1
+      (|c_T| > 1.82: the gradient from h_T into c_T is cut by more than 10x there)
+    - "slope": mean tanh slope 1 - tanh(c_T)^2
+    - "grad_first_over_last": ||dL/dx_0|| / ||dL/dx_{T-1}|| (norms over N and D): how much gradient
+      reaches the first input (the symbol) compared with the last one (the query)
+    Raises ValueError when the model has no LSTM layer ``rnn`` or x is not 3-D.
+    """
+    import torch
+    from torch import nn
+
+    if not isinstance(getattr(model, "rnn", None), nn.LSTM):
+        raise ValueError("model must come from make_recurrent_classifier(kind='lstm', ...)")
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32).clone()
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape (N, T, D), got {tuple(x.shape)}")
+    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y, dtype=torch.int64)
+    x.requires_grad_(True)
+    out, (_, c) = model.rnn(x)
+    loss = nn.functional.cross_entropy(model.head(out[:, -1]), y)
+    grad = torch.autograd.grad(loss, x)[0].norm(dim=(0, 2))
+    slope = 1 - torch.tanh(c[0].detach()) ** 2
+    return {"mean_abs_c": float(c.detach().abs().mean()), "saturated": float((slope < 0.1).float().mean()),
+            "slope": float(slope.mean()), "grad_first_over_last": float(grad[0] / grad[-1])}
+
+
+def plot_recall_accuracy(gaps, curves, ax=None, title=None, chance=None):
+    """Accuracy against the gap: one line of per-gap means per curve, every seed as a dot on top.
+
+    Inputs:
+    - gaps: sequence of G gaps (the x values)
+    - curves: dict {label: array (G, S)} of accuracies in [0, 1] (S seeds; S may differ by curve)
+    - ax: matplotlib Axes or None (a new 7 x 4 inch figure); title: str or None
+    - chance: None or the chance accuracy (a dashed grey line)
+    The dots are drawn after (above) the lines, half transparent, and shifted sideways by a fixed
+    amount per curve and per seed (no randomness) so equal values stay visible.
+    Returns the Axes. Raises ValueError when a curve does not have G rows.
+    """
+    import matplotlib.pyplot as plt
+
+    gaps = np.asarray(gaps, dtype=float)
+    if ax is None:
+        ax = plt.subplots(figsize=(7, 4))[1]
+    spread = 0.008 * (gaps.max() - gaps.min() if len(gaps) > 1 else 1.0)
+    markers = "os^Dv<>p"
+    for k, (label, acc) in enumerate(curves.items()):
+        acc = np.asarray(acc, dtype=float)
+        if acc.ndim != 2 or acc.shape[0] != len(gaps):
+            raise ValueError(f"curves[{label!r}] must have shape ({len(gaps)}, n_seeds), got {acc.shape}")
+        shift = (k - (len(curves) - 1) / 2) * spread * (acc.shape[1] + 1)
+        line, = ax.plot(gaps, acc.mean(axis=1), "-", color=f"C{k}", lw=1.5, zorder=2,
+                        label=f"{label} (mean of {acc.shape[1]} seeds; dots = seeds)")
+        offsets = shift + (np.arange(acc.shape[1]) - (acc.shape[1] - 1) / 2) * spread
+        ax.scatter((gaps[:, None] + offsets[None, :]).ravel(), acc.ravel(), s=22, alpha=0.6, zorder=3,
+                   marker=markers[k % len(markers)], color=line.get_color(), edgecolors="black", linewidths=0.4)
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls="--", lw=0.8, zorder=1, label="chance")
+    ax.set(xlabel="gap (distractors between the symbol and the query)", ylabel="test accuracy (fraction)",
+           ylim=(0, 1.05), xticks=gaps)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
+
+
+def forget_bias_view(sweep, forget_bias):
+    """The cached forget-bias sweep (lecture 04) at one forget-gate bias: what the slider shows.
+
+    Inputs:
+    - sweep: the "bias_sweep" part of datasets/lecture04_runs.json: a dict with "gaps" (G ints),
+      "forget_biases" (numbers), "input_gate_biases" (labels) and "runs", where
+      runs[input_label][str(forget_bias)][str(gap)] is a dict with "accuracy" (S floats) and
+      "init" (dict of mean initial-cell statistics, see ``final_cell_stats``)
+    - forget_bias: one of sweep["forget_biases"]
+    Returns: dict with "gaps" (list), "forget_gate" (sigma(b), the initial forget gate),
+    "kept_over_gap" (list: sigma(b)^gap, what the cell path keeps of a gradient over each gap),
+    "curves" ({input label: array (G, S) of accuracies}) and "saturated" ({input label: list of G
+    initial shares of saturated units}).
+    Raises ValueError for a forget_bias that the sweep does not hold.
+    """
+    allowed = [float(b) for b in sweep["forget_biases"]]
+    if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or float(forget_bias) not in allowed:
+        raise ValueError(f"forget_bias must be one of {allowed}, got {forget_bias!r}")
+    key, gaps = str(float(forget_bias)), list(sweep["gaps"])
+    f = 1.0 / (1.0 + np.exp(-float(forget_bias)))
+    curves, saturated = {}, {}
+    for label in sweep["input_gate_biases"]:
+        runs = sweep["runs"][label][key]
+        curves[label] = np.array([runs[str(g)]["accuracy"] for g in gaps], dtype=float)
+        saturated[label] = [runs[str(g)]["init"]["saturated"] for g in gaps]
+    return {"gaps": gaps, "forget_gate": float(f), "kept_over_gap": [float(f ** g) for g in gaps],
+            "curves": curves, "saturated": saturated}
