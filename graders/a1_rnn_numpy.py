@@ -7,7 +7,9 @@ compares the result with an independent torch oracle holding the same weights (`
 ``cache`` is opaque: it is only passed from the student's forward into the student's backward.
 
 ``oracle_*`` return the trusted values (float64 NumPy) for the notebook's self-check cells, which
-print them with ``report``; ``bigram_loss`` and ``char_lm_val_loss`` score the trained char-LM.
+print them with ``report``: the char-LM's loss and gradients on one chunk come from torch autograd
+(embedding -> nn.RNN -> linear -> cross-entropy), gradient clipping from
+``torch.nn.utils.clip_grad_norm_``. ``bigram_loss`` and ``char_lm_val_loss`` score the trained char-LM.
 """
 from numbers import Real
 
@@ -24,11 +26,13 @@ from helpers._validate import numeric_array as _float_array
 __all__ = [
     "NUMPY_ONLY", "TOL", "PARAM_SHAPES", "report", "self_check",
     "oracle_rnn_step_forward", "oracle_rnn_forward", "oracle_word_embedding_forward",
-    "oracle_temporal_affine_forward", "oracle_temporal_softmax_loss", "oracle_next_char_probs",
+    "oracle_temporal_affine_forward", "oracle_temporal_softmax_loss", "oracle_char_lm_loss",
+    "oracle_clip_grad_norm", "oracle_next_char_probs",
     "check_rnn_step_forward", "check_rnn_step_backward", "check_rnn_forward", "check_rnn_backward",
     "check_word_embedding_forward", "check_word_embedding_backward",
     "check_temporal_affine_forward", "check_temporal_affine_backward",
-    "check_temporal_softmax_loss", "check_sample", "bigram_loss", "char_lm_val_loss", "check_char_lm",
+    "check_temporal_softmax_loss", "check_char_lm_loss", "check_clip_grad_norm", "check_sample", "bigram_loss",
+    "char_lm_val_loss", "check_char_lm",
 ]
 
 NUMPY_ONLY = True  # part of the assignment's rules: no torch inside the student's functions
@@ -369,6 +373,137 @@ def _check_params(params, V=None):
         if not np.all(np.isfinite(arrays[key])):
             core.fail(name, f"params[{key!r}] contains NaN or inf: did training diverge?")
     return sizes["V"], sizes["D"], sizes["H"], arrays
+
+
+def _random_char_lm(rng, V, D, H, scale=0.5):
+    """A char-LM parameter dict of ``PARAM_SHAPES``: W_embed ~ N(0, 1), every other entry ~ N(0, scale)."""
+    sizes = {"V": V, "D": D, "H": H}
+    return {key: rng.normal(0, 1.0 if key == "W_embed" else scale, tuple(sizes[d] for d in dims))
+            for key, dims in PARAM_SHAPES.items()}
+
+
+def oracle_char_lm_loss(params, x, y, h0):
+    """(loss, grads, h_last) of the char-LM on one chunk, by torch autograd holding the same weights.
+
+    Inputs: params, a dict of the arrays of ``PARAM_SHAPES``; x and y, (N, T) integer ids in [0, V);
+    h0, the starting hidden state (N, H). The model is F.embedding -> nn.RNN (tanh) -> F.linear,
+    the loss F.cross_entropy averaged over all N*T positions (the loss per character, in nats).
+    Returns the loss (a float), grads (a dict with the gradient of that loss for every key of
+    ``PARAM_SHAPES``, float64 arrays of the parameters' shapes) and h_last (N, H), the final state.
+    ValueError for bad parameters, ids or shapes.
+    """
+    try:
+        V, _, H, p = _check_params(params)
+    except core.CheckFailure as error:
+        raise ValueError(str(error)) from None
+    x, y = _int_array(x, "x", 2, V), _int_array(y, "y", 2, V)
+    h0 = _float_array(h0, "h0", 2)
+    if y.shape != x.shape or h0.shape != (x.shape[0], H):
+        raise ValueError(f"need x and y of the same shape (N, T) and h0 (N, {H}); got x {x.shape}, y {y.shape}, "
+                         f"h0 {h0.shape}")
+    W_embed, W_out, b_out = (tensor64(p[key], grad=True) for key in ("W_embed", "W_out", "b_out"))
+    rnn = torch_recurrent("rnn", p["Wx"], p["Wh"], p["b"])
+    h, _ = rnn(F.embedding(torch.as_tensor(x), W_embed), tensor64(h0)[None])
+    scores = F.linear(h, W_out.T, b_out)
+    loss = F.cross_entropy(scores.reshape(-1, V), torch.as_tensor(y).reshape(-1))
+    loss.backward()
+    rnn_grads = gradients(rnn)
+    grads = {"W_embed": to_numpy64(W_embed.grad), "Wx": rnn_grads["dWx"], "Wh": rnn_grads["dWh"],
+             "b": rnn_grads["db"], "W_out": to_numpy64(W_out.grad), "b_out": to_numpy64(b_out.grad)}
+    return float(loss.detach()), grads, to_numpy64(h[:, -1])
+
+
+@core.check
+def check_char_lm_loss(char_lm_loss, N=3, T=4, V=6, D=3, H=5, seed=0):
+    """Student's ``char_lm_loss(params, x, y, h0) -> (loss, grads, h_last)`` vs torch autograd.
+
+    A random char-LM (``PARAM_SHAPES`` with these sizes), random ids x and targets y (N, T) and a
+    random, non-zero h0 (N, H): the loss per character, h_last and the gradient of every parameter
+    must match ``oracle_char_lm_loss``. grads must be a dict with every key of ``PARAM_SHAPES``.
+    N, T, V, D, H: integers >= 1 (V >= 1 ids); seed: integer >= 0. ValueError naming a bad argument.
+    """
+    rng = _rng(seed)
+    N, T, V, D, H = _size(N, "N"), _size(T, "T"), _size(V, "V"), _size(D, "D"), _size(H, "H")
+    params = _random_char_lm(rng, V, D, H)
+    x, y, h0 = rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T)), rng.normal(0, 1, (N, H))
+    result = core.call(char_lm_loss, {key: value.copy() for key, value in params.items()}, x.copy(), y.copy(),
+                       h0.copy(), name="char_lm_loss", case=_case(N=N, T=T, V=V, D=D, H=H), numpy_only=NUMPY_ONLY,
+                       hint="params is the dict of PARAM_SHAPES arrays, x and y (N, T) int ids, h0 (N, H); "
+                            "return (loss, grads, h_last).")
+    loss, grads, h_last = core.unpack(result, 3, "char_lm_loss", ("loss", "grads", "h_last"))
+    expected_loss, expected_grads, expected_h = oracle_char_lm_loss(params, x, y, h0)
+    if not isinstance(grads, dict) or set(PARAM_SHAPES) - set(grads):
+        got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+        core.fail("char_lm_loss: grads", f"expected a dict with the keys {sorted(PARAM_SHAPES)}, got {got}.")
+    errors = {"loss": core.compare(
+        "char_lm_loss: loss (a scalar)", loss, expected_loss, TOL.forward,
+        "the loss PER CHARACTER: temporal_softmax_loss(scores, y, mask of all True) divided by T (it sums over "
+        "time and averages over N); the targets are y, the RNN starts from h0.")}
+    errors["h_last"] = core.compare("char_lm_loss: h_last", h_last, expected_h, TOL.forward,
+                                    "h_last = h[:, -1], the state after the chunk's last step, starting from h0.")
+    hint = ("the gradient of the per-character loss: backpropagate dscores / T through temporal_affine_backward, "
+            "rnn_backward and word_embedding_backward; grads['Wx'] is rnn_backward's dWx, grads['Wh'] its dWh.")
+    for key in PARAM_SHAPES:
+        errors[f"grads[{key!r}]"] = core.compare(f"char_lm_loss: grads[{key!r}]", grads[key], expected_grads[key],
+                                                 TOL.backward, hint)
+    return errors
+
+
+def oracle_clip_grad_norm(grads, max_norm):
+    """(clipped, total_norm) by ``torch.nn.utils.clip_grad_norm_``; ``grads`` itself is not changed.
+
+    Inputs: grads, a non-empty dict name -> float array (any shapes); max_norm > 0. total_norm is
+    the global norm of all arrays together, before clipping (a float); clipped has the same keys:
+    every array times max_norm / (total_norm + 1e-6) when that factor is below 1, else unchanged.
+    ValueError for an empty or non-dict ``grads`` or a bad ``max_norm``.
+    """
+    if not isinstance(grads, dict) or not grads:
+        raise ValueError(f"grads must be a non-empty dict of arrays, got {type(grads).__name__}")
+    max_norm = _number(max_norm, "max_norm", 0, low_open=True)
+    leaves = {}
+    for key, value in grads.items():
+        array = np.asarray(value)
+        if not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"grads[{key!r}] must be a numeric array, got dtype {array.dtype}")
+        leaves[key] = torch.zeros(array.shape, dtype=torch.float64, requires_grad=True)
+        leaves[key].grad = tensor64(array)
+    total_norm = torch.nn.utils.clip_grad_norm_(list(leaves.values()), max_norm)
+    return {key: to_numpy64(leaf.grad) for key, leaf in leaves.items()}, float(total_norm)
+
+
+@core.check
+def check_clip_grad_norm(clip_grad_norm, max_norm=5.0, ratio=3.0, seed=0, V=5, D=3, H=4):
+    """Student's ``clip_grad_norm(grads, max_norm) -> total_norm`` vs ``torch.nn.utils.clip_grad_norm_``.
+
+    The gradients are a dict shaped like a char-LM's (``PARAM_SHAPES`` with sizes V, D, H), random
+    and scaled so that their global norm is ``ratio * max_norm``: ratio > 1 must be clipped, ratio
+    <= 1 left unchanged, ratio = 0 gives all-zero gradients (unchanged, no NaN). After the call,
+    ``grads[key]`` (changed in place or replaced in the dict) must equal the oracle's clipped array
+    and the returned total_norm the global norm before clipping.
+    ValueError naming a bad argument (max_norm > 0, ratio >= 0, sizes >= 1, seed >= 0).
+    """
+    rng = _rng(seed)
+    max_norm, ratio = _number(max_norm, "max_norm", 0, low_open=True), _number(ratio, "ratio", 0)
+    sizes = {"V": _size(V, "V"), "D": _size(D, "D"), "H": _size(H, "H")}
+    grads = {key: rng.normal(0, 1, tuple(sizes[d] for d in dims)) for key, dims in PARAM_SHAPES.items()}
+    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    grads = {key: g * (ratio * max_norm / norm) for key, g in grads.items()}
+    expected, expected_norm = oracle_clip_grad_norm(grads, max_norm)
+    theirs = {key: g.copy() for key, g in grads.items()}
+    case = {"max_norm": max_norm, "global norm": "0 (all zeros)" if ratio == 0 else f"{ratio:g} x max_norm"}
+    total_norm = core.call(clip_grad_norm, theirs, max_norm, name="clip_grad_norm", case=case, numpy_only=NUMPY_ONLY,
+                           hint="grads is a dict name -> array; clip it in place and return the global norm.")
+    hint = ("the global norm is ONE number for all arrays together, sqrt(sum over every array of np.sum(g ** 2)); "
+            "when it exceeds max_norm, multiply EVERY array by the same factor max_norm / (total_norm + 1e-6) (not "
+            "each array by its own norm, not np.clip of the entries); otherwise leave them unchanged.")
+    errors = {"total_norm": core.compare("clip_grad_norm: total_norm (returned, before clipping)", total_norm,
+                                         expected_norm, TOL.forward, hint)}
+    if not isinstance(theirs, dict) or set(theirs) != set(grads):
+        core.fail("clip_grad_norm", f"the dict must keep its keys {sorted(grads)}, got {sorted(theirs)}.")
+    for key in grads:
+        errors[f"grads[{key!r}]"] = core.compare(f"clip_grad_norm: grads[{key!r}] after the call", theirs[key],
+                                                 expected[key], TOL.backward, hint)
+    return errors
 
 
 def _char_lm_scores(params, x):

@@ -643,11 +643,12 @@ def _sample(sample, model, prefix, length, case, **kwargs):
 
 @core.check
 def check_sample(sample, V=7, prefix_len=4, length=12, seed=0, device=None):
-    """Check ``sample(model, prefix, length, temperature=1.0, greedy=False, generator=None)``.
+    """Check ``sample(model, prefix, length, temperature=1.0, generator=None)``.
 
-    - greedy: the ids must equal (exactly) an oracle that reruns the model on the whole text at every
-      step, for a small float64 LSTM model and for a counting model whose next id is the running sum
-      of all ids read (mod V), so forgetting to carry the state or to feed the prefix shows;
+    - temperature=0 (greedy): the ids must equal (exactly) an oracle that reruns the model on the
+      whole text at every step, for a small float64 LSTM model and for a counting model whose next
+      id is the running sum of all ids read (mod V), so forgetting to carry the state or to feed
+      the prefix shows;
     - temperature: with a model of fixed logits l, 2000 sampled ids must follow softmax(l / temperature)
       (total-variation distance < 0.06) for temperatures 0.5 and 2.
     Inputs: V >= 2 ids, a prefix of prefix_len >= 1 ids, length >= 1 new ids, seed, device (the models live there).
@@ -662,17 +663,18 @@ def check_sample(sample, V=7, prefix_len=4, length=12, seed=0, device=None):
     model.eval()
     prefix = _stream(V, 1, prefix_len, seed + 3, "cpu")[0].tolist()
     hint = ("feed the whole prefix first, then feed each chosen id back in one at a time, carrying the state (h, c) "
-            "from call to call; greedy picks the argmax of the last step's logits.")
+            "from call to call; temperature=0 (greedy) picks the argmax of the last step's logits, without "
+            "dividing by the temperature.")
     expected, _ = oracle_greedy(model, prefix, length)
-    got = _ids(_sample(sample, model, prefix, length, dict(case, greedy=True), greedy=True), "sample(greedy=True)",
-               length, V)
-    core.compare_exact("sample(greedy=True)", got, expected, hint)
-    errors = {"greedy ids": f"all {length} equal"}
+    name = "sample(temperature=0)"
+    got = _ids(_sample(sample, model, prefix, length, dict(case, temperature=0), temperature=0), name, length, V)
+    core.compare_exact(name, got, expected, hint)
+    errors = {"greedy ids (temperature=0)": f"all {length} equal"}
 
     counter = _RunningSum(V, device)
-    name = "sample(greedy=True) with a model whose next id is the sum of all ids read so far (mod V)"
-    got = _ids(_sample(sample, counter, prefix, length, dict(case, greedy=True, model="running sum"), greedy=True),
-               name, length, V)
+    name = "sample(temperature=0) with a model whose next id is the sum of all ids read so far (mod V)"
+    got = _ids(_sample(sample, counter, prefix, length, dict(case, temperature=0, model="running sum"),
+                       temperature=0), name, length, V)
     core.compare_exact(name, got, oracle_greedy(counter, prefix, length)[0],
                        "feed the whole prefix, then only the new id at each step, and pass the returned state back in.")
     errors["greedy ids of a model that needs the state"] = f"all {length} equal"
@@ -776,7 +778,10 @@ def check_char_lm_training(model, history, val_ids, max_val_loss, steps=None, ev
       ``steps`` and ``eval_every`` too, ``"val_step"`` lists every multiple of eval_every and the last
       step, one per validation loss;
     - the validation loss measured here with ``evaluate_char_lm``, independently of the student's
-      code, must be below ``max_val_loss`` (nats per character).
+      code, must be below ``max_val_loss`` (nats per character);
+    - the last entry of ``history["val_loss"]`` (the student's ``evaluate_loss`` after the last step)
+      must equal that measurement within ``TOL.float32`` (relative error), so ``evaluate_loss`` is
+      graded here too.
     Raises CheckFailure; ValueError for bad arguments.
     """
     max_val_loss = positive_number(max_val_loss, "max_val_loss")
@@ -788,4 +793,9 @@ def check_char_lm_training(model, history, val_ids, max_val_loss, steps=None, ev
         core.fail("char-LM validation loss", f"{val:.3f} nats/char, expected < {max_val_loss}.",
                   "targets are the inputs shifted by one character; carry and detach the state between chunks; "
                   "move through the whole training text chunk after chunk.")
-    return {"validation loss": f"{val:.3f} nats/char (< {max_val_loss})"}
+    error = core.compare(
+        "history['val_loss'][-1] (your evaluate_loss after the last step)", history["val_loss"][-1], val,
+        TOL.float32, f"the grader measures {val:.4f} nats/char. evaluate_loss is the mean cross-entropy over ALL "
+                     f"positions of tbptt_batches(ids, {batch_size}, {seq_len}) with the state carried from chunk "
+                     "to chunk, in eval mode, without gradients; the last evaluation comes after the last update.")
+    return {"validation loss": f"{val:.3f} nats/char (< {max_val_loss})", "evaluate_loss": error}

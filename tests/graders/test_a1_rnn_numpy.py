@@ -4,6 +4,7 @@ expected message, report exceptions with the function and the case, reject bad a
 give no credit to functions that run torch (NUMPY_ONLY)."""
 import ast
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -18,7 +19,7 @@ from helpers.text import CharVocab, load_corpus, tbptt_batches, train_val_split
 NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "a1_rnn_numpy" / "a1_rnn_numpy.ipynb"
 CELLS = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "word_embedding_forward",
          "word_embedding_backward", "temporal_affine_forward", "temporal_affine_backward", "temporal_softmax_loss",
-         "char_lm_loss", "train_char_lm", "sample"]
+         "char_lm_loss", "clip_grad_norm", "train_char_lm", "sample"]
 
 
 def _notebook_cells():
@@ -39,6 +40,7 @@ rnn_fwd, rnn_bwd = R["rnn_forward"], R["rnn_backward"]
 emb_fwd, emb_bwd = R["word_embedding_forward"], R["word_embedding_backward"]
 aff_fwd, aff_bwd, softmax_loss, sample = (R["temporal_affine_forward"], R["temporal_affine_backward"],
                                           R["temporal_softmax_loss"], R["sample"])
+lm_loss, clip = R["char_lm_loss"], R["clip_grad_norm"]
 
 
 def blank(*args, **kwargs):
@@ -110,6 +112,18 @@ def test_torch_stand_ins_get_an_integrity_failure_and_numpy_does_not():
 
     with pytest.raises(IntegrityFailure, match="sample"):
         G.check_sample(oracle_sample, n_draws=10)
+    with pytest.raises(IntegrityFailure, match=r"^INTEGRITY: char_lm_loss ran torch"):
+        G.check_char_lm_loss(G.oracle_char_lm_loss)
+
+    def torch_clip(grads, max_norm):
+        clipped, total = G.oracle_clip_grad_norm(grads, max_norm)
+        grads.update(clipped)
+        return total
+
+    with pytest.raises(IntegrityFailure, match=r"^INTEGRITY: clip_grad_norm ran torch"):
+        G.check_clip_grad_norm(torch_clip)
+    G.check_char_lm_loss(lm_loss)
+    G.check_clip_grad_norm(clip)
     # the NumPy reference raises no alarm
     G.check_rnn_forward(rnn_fwd)
     G.check_rnn_backward(rnn_fwd, rnn_bwd)
@@ -121,7 +135,7 @@ def test_every_student_call_passes_numpy_only_a_case_and_a_hint():
     source = Path(G.__file__).read_text()
     calls = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
              and ast.unparse(node.func) == "core.call"]
-    assert len(calls) == 14  # 2 per forward (its check and its backward's), 1 per backward, loss, sample
+    assert len(calls) == 16  # 2 per forward (its check and its backward's), 1 per backward, losses, clip, sample
     for node in calls:
         keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
         assert keywords.get("numpy_only") == "NUMPY_ONLY" and "case" in keywords and "hint" in keywords
@@ -138,6 +152,8 @@ def test_every_student_call_passes_numpy_only_a_case_and_a_hint():
     (G.check_temporal_affine_forward, (blank,), "temporal_affine_forward"),
     (G.check_temporal_affine_backward, (aff_fwd, blank), "temporal_affine_backward"),
     (G.check_temporal_softmax_loss, (blank,), "temporal_softmax_loss"),
+    (G.check_char_lm_loss, (blank,), "char_lm_loss"),
+    (G.check_clip_grad_norm, (blank,), "clip_grad_norm"),
     (G.check_sample, (blank,), "sample")])
 def test_a_stub_fails_as_not_implemented(check, args, function):
     with pytest.raises(CheckFailure, match=f"^{function}: not implemented yet"):
@@ -269,6 +285,15 @@ def test_bad_sizes_raise_value_errors_naming_them(kwargs, match):
     (lambda: G.check_sample(sample, tv_tol=0), "tv_tol"),
     (lambda: G.check_sample(sample, length=0), "length"),
     (lambda: G.check_char_lm({}, margin=-1), "margin"),
+    (lambda: G.check_char_lm_loss(lm_loss, V=0), "V"),
+    (lambda: G.check_clip_grad_norm(clip, max_norm=0), "max_norm"),
+    (lambda: G.check_clip_grad_norm(clip, ratio=-1), "ratio"),
+    (lambda: G.oracle_clip_grad_norm({}, 1.0), "grads"),
+    (lambda: G.oracle_clip_grad_norm({"a": np.array(["x"])}, 1.0), "grads"),
+    (lambda: G.oracle_char_lm_loss({"Wx": np.zeros((2, 2))}, np.zeros((1, 1), int), np.zeros((1, 1), int),
+                                   np.zeros((1, 2))), "missing"),
+    (lambda: G.oracle_char_lm_loss(G._tiny_char_lm(0), np.zeros((1, 2), int), np.zeros((1, 3), int),
+                                   np.zeros((1, 6))), "same shape"),
     (lambda: G.oracle_temporal_softmax_loss(np.zeros((1, 2, 3)), np.zeros((1, 2), int), np.ones((2, 1), bool)), "mask"),
     (lambda: G.oracle_word_embedding_forward(np.array([[5]]), np.zeros((3, 2))), "x"),
     (lambda: G.oracle_rnn_step_forward(np.zeros((1, 2)), np.zeros((1, 3)), np.zeros(2), np.zeros((3, 3)),
@@ -300,11 +325,11 @@ def test_the_notebook_self_check_cells_run_and_print_ok(capsys):
     namespace = dict(R, numerical_gradient=__import__("helpers").numerical_gradient)
     exec(cells["imports"].source, namespace)
     selfchecks = [gid for gid in cells if (gid or "").startswith("selfcheck_")]
-    assert len(selfchecks) == 9
+    assert len(selfchecks) == 11
     for gid in selfchecks:
         exec(compile(cells[gid].source, gid, "exec"), namespace)
     lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("keep ")]
-    assert len(lines) == 20 and all(line.startswith("ok    ") for line in lines), lines
+    assert len(lines) == 36 and all(line.startswith("ok    ") for line in lines), lines
 
 
 def test_oracles_closed_form():
@@ -321,6 +346,109 @@ def test_oracles_closed_form():
     assert np.isclose(loss, np.log(4)) and np.all(dx[0, 1] == 0)  # masked positions contribute nothing
     probs = G.oracle_next_char_probs(G._tiny_char_lm(0), [0, 1], temperature=1e-3)
     assert np.isclose(probs.sum(), 1) and probs.max() > 0.99  # a low temperature approaches greedy
+
+
+# ---------------------------------------------------------------- char_lm_loss and clip_grad_norm
+def test_reference_char_lm_loss_passes_at_every_size():
+    for sizes in ({}, {"N": 1, "T": 1, "V": 4, "D": 2, "H": 3, "seed": 4}, {"N": 4, "T": 7, "V": 9, "D": 5, "H": 6}):
+        errors = G.check_char_lm_loss.__wrapped__(lm_loss, **sizes)
+        assert list(errors) == ["loss", "h_last"] + [f"grads[{k!r}]" for k in G.PARAM_SHAPES]
+        assert max(errors.values()) < 1e-12
+
+
+def _lm_loss_edited(kind):
+    def wrong(params, x, y, h0):
+        loss, grads, h_last = lm_loss(params, x, y, h0)
+        if kind == "summed loss":
+            return loss * x.shape[1], {k: g * x.shape[1] for k, g in grads.items()}, h_last
+        if kind == "h0 returned":
+            return loss, grads, h0
+        if kind == "Wx and Wh swapped":
+            return loss, dict(grads, Wx=grads["Wh"], Wh=grads["Wx"]), h_last
+        if kind == "missing key":
+            return loss, {k: g for k, g in grads.items() if k != "b_out"}, h_last
+        return loss, list(grads.values()), h_last
+
+    return wrong
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("summed loss", r"loss \(a scalar\): relative error[\s\S]*PER CHARACTER"),
+    ("h0 returned", r"h_last: relative error[\s\S]*h\[:, -1\]"),
+    ("Wx and Wh swapped", r"grads\['Wx'\]: expected shape \(3, 5\), got \(5, 5\)[\s\S]*rnn_backward's dWx"),
+    ("missing key", r"grads: expected a dict with the keys \['W_embed', 'W_out', 'Wh', 'Wx', 'b', 'b_out'\], got"),
+    ("a list", "got list")])
+def test_check_char_lm_loss_catches_wrong_losses(kind, match):
+    with pytest.raises(CheckFailure, match=match):
+        G.check_char_lm_loss(_lm_loss_edited(kind))
+
+
+def test_oracle_char_lm_loss_closed_form():
+    V, D, H = 4, 2, 3
+    params = {k: np.zeros(tuple({"V": V, "D": D, "H": H}[d] for d in dims)) for k, dims in G.PARAM_SHAPES.items()}
+    x, y, h0 = np.array([[0, 1, 2]]), np.array([[1, 2, 3]]), np.full((1, H), 0.5)
+    loss, grads, h_last = G.oracle_char_lm_loss(params, x, y, h0)
+    assert np.isclose(loss, np.log(V))  # all-zero scores: uniform predictions
+    expected_b_out = np.full(V, 1 / V)  # mean over the 3 positions of softmax - onehot(y)
+    expected_b_out[1:] -= 1 / 3
+    np.testing.assert_allclose(grads["b_out"], expected_b_out, atol=1e-15)
+    np.testing.assert_allclose(h_last, np.zeros((1, H)), atol=1e-15)  # tanh(0) with zero weights
+    assert set(grads) == set(G.PARAM_SHAPES) and all(grads[k].shape == params[k].shape for k in grads)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"ratio": 0.5, "seed": 4}, {"ratio": 0.0}, {"max_norm": 1.0, "ratio": 40.0},
+                                    {"max_norm": 2.0, "ratio": 0.9, "V": 3, "D": 2, "H": 6}, {"max_norm": 1e-3}])
+def test_reference_clip_passes_above_below_and_at_zero(kwargs):
+    errors = G.check_clip_grad_norm.__wrapped__(clip, **kwargs)
+    assert list(errors) == ["total_norm"] + [f"grads[{k!r}]" for k in G.PARAM_SHAPES]
+    assert max(errors.values()) < 1e-12
+
+
+def _clip_edited(kind):
+    def wrong(grads, max_norm):
+        total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+        for key, g in grads.items():
+            if kind == "elementwise":
+                grads[key] = np.clip(g, -max_norm, max_norm)
+            elif kind == "per array":
+                norm = np.sqrt(np.sum(g ** 2))
+                grads[key] = g * min(1.0, max_norm / (norm + 1e-6))
+            elif kind == "always":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    grads[key] = g * max_norm / total
+        return total if kind != "no return" else None
+
+    return wrong
+
+
+@pytest.mark.parametrize("kind, kwargs, match", [
+    ("elementwise", {}, r"grads\['W_embed'\] after the call: relative error[\s\S]*not np.clip"),
+    ("per array", {}, "relative error"), ("always", {"ratio": 0.5}, "relative error"),
+    ("always", {"ratio": 0.0}, "NaN"), ("no return", {}, "total_norm.*got None")])
+def test_check_clip_grad_norm_catches_wrong_clipping(kind, kwargs, match):
+    with pytest.raises(CheckFailure, match=match):
+        G.check_clip_grad_norm(_clip_edited(kind), **kwargs)
+
+
+def test_check_clip_grad_norm_accepts_the_exact_factor_and_new_arrays():
+    def exact_factor(grads, max_norm):  # assignment 2's spec: max_norm / total_norm, no 1e-6
+        total = np.sqrt(sum((g * g).sum() for g in grads.values()))
+        if total >= max_norm:
+            for g in grads.values():
+                g *= max_norm / total
+        return total
+
+    for kwargs in ({}, {"ratio": 0.5}, {"ratio": 0.0}, {"max_norm": 1.0, "ratio": 40.0}):
+        G.check_clip_grad_norm(exact_factor, **kwargs)
+
+
+def test_oracle_clip_grad_norm_is_torch_and_leaves_its_input_alone():
+    grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    clipped, total = G.oracle_clip_grad_norm(grads, 1.0)
+    assert total == 5.0 and np.allclose(clipped["a"], [3 / (5 + 1e-6), 0]) and np.allclose(clipped["b"], 4 / 5)
+    assert grads["a"][0] == 3.0  # not changed
+    unchanged, _ = G.oracle_clip_grad_norm(grads, 10.0)
+    assert np.array_equal(unchanged["a"], grads["a"]) and np.array_equal(unchanged["b"], grads["b"])
 
 
 # ---------------------------------------------------------------- sampling
@@ -431,17 +559,40 @@ def test_check_char_lm_margin_is_inclusive(monkeypatch, capsys):
         G.check_char_lm(params, margin=0.3)
 
 
-def test_the_reference_char_lm_passes():
-    vocab, train, _ = _corpus()
+def test_the_reference_char_lm_passes_with_the_numbers_the_notebook_states(monkeypatch):
+    """train_md quotes the reference run: its margin and losses, that clipping never acts, the time limit."""
+    prose = _notebook_cells()["train_md"].source
+    margin, rnn, bigram = (float(v) for v in re.search(
+        r"ends ([\d.]+) below the bigram model \(([\d.]+) against ([\d.]+) nats/char\)", prose).groups())
+    largest, max_norm = (float(v) for v in re.search(
+        r"stays below (\d+) at every one of its 300 steps, so `max_norm = (\d+)`", prose).groups())
+    limit = int(re.search(r"time limit is (\d+) s", prose).group(1))
+    assert limit == _notebook_cells()["train_run"].metadata["timeout"]
+    norms = []
+
+    def recording_clip(grads, max_norm):
+        norms.append(clip(grads, max_norm))
+        return norms[-1]
+
+    monkeypatch.setitem(R, "clip_grad_norm", recording_clip)
+    vocab, train, val = _corpus()
+    start = time.process_time()
     params, history = R["train_char_lm"](train, vocab.size, print_every=0)
-    assert len(history) == 300
+    cpu_seconds = time.process_time() - start
+    assert len(history) == len(norms) == 300
+    assert max(norms) < largest < max_norm  # the clipping never acts
+    assert cpu_seconds < 10  # "a few seconds of CPU time"
     G.check_char_lm(params, margin=0.3)
+    measured_rnn, measured_bigram = G.char_lm_val_loss(params, val), G.bigram_loss(train, val, vocab.size)
+    assert abs(measured_rnn - rnn) <= 0.005 and abs(measured_bigram - bigram) <= 0.005
+    assert abs((measured_bigram - measured_rnn) - margin) <= 0.005
 
 
 # ---------------------------------------------------------------- the notebook's test cells
 def _calls(source):
-    """The keyword arguments of every grader.check_* call in a cell's source."""
-    return [{k.arg: ast.literal_eval(k.value) for k in node.keywords} for node in ast.walk(ast.parse(source))
+    """The keyword arguments of every grader.check_* call in a cell's source (the check's name under "check")."""
+    return [{"check": ast.unparse(node.func), **{k.arg: ast.literal_eval(k.value) for k in node.keywords}}
+            for node in ast.walk(ast.parse(source))
             if isinstance(node, ast.Call) and ast.unparse(node.func).startswith("grader.check_")]
 
 
@@ -451,6 +602,9 @@ def _edges(call):
     edges |= {f"mask_p={call['mask_p']}" for _ in [0] if call.get("mask_p") in (0.0, 1.0)}
     edges |= {"large scores" for _ in [0] if call.get("scale", 1.0) >= 100}
     edges |= {"one-character prefix" for _ in [0] if len(call.get("prefix", "abca")) == 1}
+    if call["check"] == "grader.check_clip_grad_norm":
+        ratio = call.get("ratio", 3.0)
+        edges.add("zero gradients" if ratio == 0 else "clipped" if ratio > 1 else "unchanged")
     return edges
 
 
@@ -458,7 +612,7 @@ def test_test_cells_reimport_the_grader_and_hide_no_branch():
     cells = _notebook_cells()
     assert "from graders import a1_rnn_numpy as grader" in cells["imports"].source
     tests = [gid for gid, c in cells.items() if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
-    assert len(tests) == 11
+    assert len(tests) == 13
     for gid in tests:
         source = cells[gid].source
         assert source.startswith("from graders import a1_rnn_numpy as grader\n"), gid
@@ -467,3 +621,18 @@ def test_test_cells_reimport_the_grader_and_hide_no_branch():
         visible_edges = [_edges(call) for call in _calls(visible)]
         for call in _calls(hidden):
             assert any(_edges(call) <= seen for seen in visible_edges), (gid, call)
+
+
+def test_the_points_table_names_every_function_and_adds_up_to_the_cells_points():
+    """The intro's points table: every function a solution cell defines is named in it, and its points
+    add up to the test cells' points (100 in all)."""
+    cells = {gid: c for gid, c in _notebook_cells().items() if gid}
+    intro = cells["intro"].source
+    rows = [line for line in intro.splitlines() if line.startswith("|") and line.rstrip().endswith("|")]
+    table_points = [int(m.group(1)) for line in rows if (m := re.search(r"\|\s*(\d+)\s*\|\s*$", line))]
+    cell_points = [c.metadata["nbgrader"]["points"] for c in cells.values() if c.metadata["nbgrader"].get("grade")]
+    assert sum(table_points) == sum(cell_points) == 100 and f"**{sum(cell_points)}**" in intro
+    named = set(re.findall(r"`(\w+)", "\n".join(rows)))
+    defined = {node.name for c in cells.values() if c.cell_type == "code" and c.metadata["nbgrader"].get("solution")
+               for node in ast.parse(c.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert defined - named == set(), f"functions missing from the points table: {sorted(defined - named)}"

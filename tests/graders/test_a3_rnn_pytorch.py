@@ -7,6 +7,7 @@ passes the reference and catches one specific mistake with a helpful message.
 import ast
 import inspect
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -402,7 +403,7 @@ def test_sample_reference_passes(ref):
     grader.check_sample(ref["sample"])
     grader.check_sample(ref["sample"], V=4, prefix_len=1, length=1)
     errors = grader.check_sample.__wrapped__(ref["sample"], V=9, prefix_len=6, length=1, seed=2)
-    assert errors["greedy ids"] == "all 1 equal"
+    assert errors["greedy ids (temperature=0)"] == "all 1 equal"
 
 
 @pytest.mark.parametrize("V, prefix_len, length, seed", [(7, 4, 12, 0), (4, 1, 1, 0), (5, 1, 20, 1), (9, 6, 1, 2)])
@@ -417,10 +418,12 @@ def test_greedy_cases_have_no_near_ties(V, prefix_len, length, seed):
 
 
 @pytest.mark.parametrize("find, replace, match", [
-    ("logits, state = model(x, state)", "logits, _ = model(x, None)", r"greedy=True\)[\s\S]*differ"),
+    ("logits, state = model(x, state)", "logits, _ = model(x, None)", r"temperature=0\)[\s\S]*differ"),
+    ("if temperature == 0:", "if temperature < 0:",  # no greedy branch: softmax(logits / 0)
+     r"sample: raised RuntimeError[\s\S]*temperature=0\)\.\nHint"),
     ("scores / temperature", "scores * temperature", "temperature=0.5"),
     ("x = torch.tensor([list(prefix)], dtype=torch.long, device=device)",
-     "x = torch.tensor([list(prefix)[-1:]], dtype=torch.long, device=device)", "greedy"),
+     "x = torch.tensor([list(prefix)[-1:]], dtype=torch.long, device=device)", "feed the whole prefix"),
     ("new_ids.append(next_id)", "new_ids.append(float(next_id))", "expected a list of ints, got an entry of type"),
 ])
 def test_sample_catches_mistakes(find, replace, match):
@@ -439,7 +442,7 @@ def test_sample_must_return_only_new_ids_and_names_exceptions(ref):
 
     _fails(grader.check_sample, raises,
            match=r"sample: raised IndexError: out of range \(case: V=7, prefix_len=4, length=12, dtype=float64, "
-                 r"device=cpu, greedy=True\)")
+                 r"device=cpu, temperature=0\)")
 
 
 def test_sample_accepts_a_tensor_of_ids(ref):
@@ -498,10 +501,16 @@ def test_evaluate_char_lm_reads_the_text_like_the_specified_evaluate_loss(ref):
 
 def test_check_char_lm_training_thresholds_and_history():
     model, ids = _Uniform(5), torch.arange(2000) % 5
-    history = {"train_loss": [1.6, 1.5, 1.4], "val_loss": [1.6, 1.5], "val_step": [2, 3]}
+    history = {"train_loss": [1.6, 1.5, 1.4], "val_loss": [1.6, math.log(5)], "val_step": [2, 3]}
     errors = grader.check_char_lm_training.__wrapped__(model, history, ids, max_val_loss=math.log(5) + 0.01,
                                                        steps=3, eval_every=2)
-    assert errors == {"validation loss": f"{math.log(5):.3f} nats/char (< {math.log(5) + 0.01})"}
+    assert errors.pop("validation loss") == f"{math.log(5):.3f} nats/char (< {math.log(5) + 0.01})"
+    assert list(errors) == ["evaluate_loss"] and errors["evaluate_loss"] < 1e-15
+    float32 = math.log(5) * (1 + 0.5 * TOL.float32)  # the student's float32 evaluation may round differently
+    grader.check_char_lm_training(model, dict(history, val_loss=[1.6, float32]), ids, max_val_loss=2.0)
+    _fails(grader.check_char_lm_training, model, dict(history, val_loss=[1.6, 1.5]), ids, max_val_loss=2.0,
+           match=r"history\['val_loss'\]\[-1\] \(your evaluate_loss after the last step\): relative error[\s\S]*"
+                 r"grader measures 1.6094 nats/char")
     measured = grader.evaluate_char_lm(model, ids)
     _fails(grader.check_char_lm_training, model, history, ids, max_val_loss=measured, match="validation loss")  # tie
     _fails(grader.check_char_lm_training, model, {"train_loss": [1.0]}, ids, max_val_loss=2.0, match="val_loss")
@@ -515,6 +524,19 @@ def test_check_char_lm_training_thresholds_and_history():
         grader.check_char_lm_training(model, history, ids, max_val_loss=-1)
     with pytest.raises(ValueError, match="eval_every"):
         grader.check_char_lm_training(model, history, ids, max_val_loss=2.0, steps=3, eval_every=0)
+
+
+@pytest.mark.parametrize("find, replace", [("logits, state = model(x, state)", "logits, _ = model(x, None)"),
+                                           (', reduction="sum").item()', ").item()")])
+def test_a_wrong_evaluate_loss_fails_the_training_check(ref, find, replace):
+    """A model whose predictions need the carried state (the running sum of the ids): the reference's
+    evaluate_loss agrees with the grader's, a wrong one does not."""
+    model, ids = grader._RunningSum(11, torch.device("cpu")), (torch.arange(5000) * 7 % 11).numpy()
+    history = {"train_loss": [1.0], "val_loss": [ref["evaluate_loss"](model, ids)], "val_step": [1]}
+    grader.check_char_lm_training(model, history, ids, max_val_loss=100.0)
+    wrong = _namespace([("train_char_lm", find, replace)])["evaluate_loss"]
+    _fails(grader.check_char_lm_training, model, dict(history, val_loss=[wrong(model, ids)]), ids, max_val_loss=100.0,
+           match="evaluate_loss")
 
 
 def test_run_char_lm_training_reports_exceptions_and_returns_history(ref):
@@ -531,6 +553,57 @@ def test_run_char_lm_training_reports_exceptions_and_returns_history(ref):
     _fails(grader.run_char_lm_training, raises, model, ids, ids, **settings,
            match=r"train_char_lm: raised RuntimeError: size mismatch \(case: steps=3, batch_size=4, seq_len=8, "
                  r"eval_every=2, device=cpu\)\.\nHint: one tbptt_step per chunk")
+
+
+# ---------------------------------------------------------------- the notebook's numbers and benchmark cells
+def test_the_training_prose_quotes_the_data_cells_numbers(capsys):
+    """p4_train_md quotes ln V, the character-frequency baseline and the size of the graded run."""
+    cells = _cells()
+    ns = {"math": math, "np": __import__("numpy")}
+    exec("from helpers.text import CharVocab, load_corpus, tbptt_batches, train_val_split", ns)
+    exec(cells["p4_data"].source, ns)
+    printed = capsys.readouterr().out
+    prose = cells["p4_train_md"].source
+    quoted = re.search(r"\\ln V \\approx ([\d.]+)\$\s+nats\s+per\s+character\s+and\s+predicting\s+from\s+"
+                       r"character\s+frequencies\s+alone\s+([\d.]+)", prose)
+    log_v, unigram = (float(v) for v in quoted.groups())
+    assert f"ln V = {log_v:.2f}" in printed and f"character frequencies alone: {unigram:.2f}" in printed
+    chunks, n, t, chars = re.search(r"(\d+) chunks of \$(\d+) \\times (\d+)\$ characters\s+\(([\d,]+)", prose).groups()
+    assert int(chunks) * int(n) * int(t) == int(chars.replace(",", ""))
+    assert 0.3 < int(chars.replace(",", "")) / len(ns["train_ids"]) < 0.37  # "a third of the training text"
+    graded_run = cells["test_train_char_lm"].source
+    assert f"steps={chunks}, batch_size={n}," in graded_run and f"seq_len={t}," in graded_run
+
+
+def _bench_namespace(ref):
+    from helpers.benchmark import benchmark, format_table, forward_backward_fn
+
+    return {"torch": torch, "nn": nn, "np": __import__("numpy"), "LSTM": ref["LSTM"], "benchmark": benchmark,
+            "format_table": format_table, "forward_backward_fn": forward_backward_fn}
+
+
+def test_the_numpy_benchmark_cell_prints_a_note_without_the_functions(ref, capsys):
+    exec(_cells()["p5_numpy"].source, _bench_namespace(ref))
+    assert "paste them from assignment 2" in capsys.readouterr().out
+
+
+def test_the_numpy_benchmark_cell_times_assignment_2s_lstm_in_seconds(ref, capsys):
+    import importlib.util
+    import time
+
+    script = Path(NOTEBOOK).parents[2] / "scripts" / "bench_lstm_torch.py"
+    spec = importlib.util.spec_from_file_location("bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    funcs, why = bench.load_numpy_lstm()
+    if funcs is None:
+        pytest.skip(f"no NumPy LSTM of assignment 2: {why}")
+    ns = dict(_bench_namespace(ref), lstm_forward=funcs[0], lstm_backward=funcs[1])
+    start = time.perf_counter()
+    exec(_cells()["p5_numpy"].source, ns)
+    assert time.perf_counter() - start < 10  # "a few seconds"
+    out = capsys.readouterr().out
+    assert "NumPy LSTM (assignment 2)" in out and "nn.LSTM" in out and "N=16 T=50 D=128 H=128" in out
 
 
 # ---------------------------------------------------------------- self-check protocol
@@ -602,3 +675,18 @@ def test_notebook_test_cells_reimport_the_grader_and_hide_no_situation():
     assert hidden
     for gid, name, tags in hidden:
         assert tags <= visible.get(name, set()), f"{gid}: hidden {name} exercises {tags - visible.get(name, set())}"
+
+
+def test_the_points_table_names_every_function_and_adds_up_to_the_cells_points():
+    """The intro's points table: every function a solution cell defines is named in it, and its points
+    add up to the test cells' points (100 in all)."""
+    cells = {gid: c for gid, c in _cells().items() if gid}
+    intro = cells["intro"].source
+    rows = [line for line in intro.splitlines() if line.startswith("|") and line.rstrip().endswith("|")]
+    table_points = [int(m.group(1)) for line in rows if (m := re.search(r"\|\s*(\d+)\s*\|\s*$", line))]
+    cell_points = [c.metadata["nbgrader"]["points"] for c in cells.values() if c.metadata["nbgrader"].get("grade")]
+    assert sum(table_points) == sum(cell_points) == 100 and f"**{sum(cell_points)}**" in intro
+    named = set(re.findall(r"`(\w+)", "\n".join(rows)))
+    defined = {node.name for c in cells.values() if c.cell_type == "code" and c.metadata["nbgrader"].get("solution")
+               for node in ast.parse(c.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert defined - named == set(), f"functions missing from the points table: {sorted(defined - named)}"

@@ -2,18 +2,21 @@
 
 Every graded solution cell has >= 2 mutants and >= 1 alternative. ``loses`` lists exactly the
 test cells a mutant fails (checked by running). The character-level LM's training cell
-(heavy group "default") uses every layer, ``char_lm_loss``, ``train_char_lm`` and, for the
-demo samples after training, ``sample``: all are listed in HEAVY_USES so that their variants
-also run the training and its graded check.
+(heavy group "default") uses every layer, ``char_lm_loss``, ``clip_grad_norm``, ``train_char_lm``
+and, for the demo samples after training, ``sample``: all are listed in HEAVY_USES so that their
+variants also run the training and its graded check. ``char_lm_loss`` calls the layers, so a
+mutant of a layer that the char-LM's small test case exercises also loses ``test_char_lm_loss``.
 """
 from grading import Alternative, Mutant
 
 HEAVY_USES = {"rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
               "word_embedding_forward", "word_embedding_backward", "temporal_affine_forward",
-              "temporal_affine_backward", "temporal_softmax_loss", "char_lm_loss", "train_char_lm",
-              "sample"}
+              "temporal_affine_backward", "temporal_softmax_loss", "char_lm_loss", "clip_grad_norm",
+              "train_char_lm", "sample"}
 
-STEP = ["test_rnn_step_forward", "test_rnn_step_backward", "test_rnn_forward", "test_rnn_backward"]
+STEP = ["test_rnn_step_forward", "test_rnn_step_backward", "test_rnn_forward", "test_rnn_backward",
+        "test_char_lm_loss"]
+CLIP = ["test_clip_grad_norm"]
 
 MUTANTS = [
     # ---- rnn_step_forward
@@ -26,60 +29,61 @@ MUTANTS = [
     # ---- rnn_step_backward
     Mutant("step backward: db not summed over the batch", cell="rnn_step_backward",
            find="db = da.sum(axis=0)", replace="db = da",
-           loses=["test_rnn_step_backward", "test_rnn_backward", "test_char_lm"]),
+           loses=["test_rnn_step_backward", "test_rnn_backward", "test_char_lm", "test_char_lm_loss"]),
     Mutant("step backward: dprev_h uses Wh instead of Wh.T", cell="rnn_step_backward",
            find="dprev_h = da @ Wh.T", replace="dprev_h = da @ Wh",
-           loses=["test_rnn_step_backward", "test_rnn_backward"]),
+           loses=["test_rnn_step_backward", "test_rnn_backward", "test_char_lm_loss"]),
     # ---- rnn_forward
     Mutant("forward: off by one, stores the state before the update", cell="rnn_forward",
            find="        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n"
                 "        h[:, t] = prev_h\n",
            replace="        h[:, t] = prev_h\n"
                    "        prev_h, step_cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n",
-           loses=["test_rnn_forward", "test_char_lm"]),
+           loses=["test_rnn_forward", "test_char_lm", "test_char_lm_loss"]),
     Mutant("forward: h0 fed to every step", cell="rnn_forward",
            find="rnn_step_forward(x[:, t], prev_h,", replace="rnn_step_forward(x[:, t], h0,",
-           loses=["test_rnn_forward", "test_rnn_backward", "test_char_lm"]),
+           loses=["test_rnn_forward", "test_rnn_backward", "test_char_lm", "test_char_lm_loss"]),
     Mutant("forward: squeezed states (wrong shape when N = 1 or T = 1)", cell="rnn_forward",
            find="        cache.append(step_cache)\n",
            replace="        cache.append(step_cache)\n    h = np.squeeze(h)\n",
-           loses=["test_rnn_forward"]),
+           loses=["test_rnn_forward", "test_char_lm_loss"]),
     # ---- rnn_backward
     Mutant("BPTT: gradient from the next step dropped (dh[:, t] only)", cell="rnn_backward",
            find="rnn_step_backward(dh[:, t] + dprev_h, cache[t])", replace="rnn_step_backward(dh[:, t], cache[t])",
-           loses=["test_rnn_backward"]),
+           loses=["test_rnn_backward", "test_char_lm_loss"]),
     Mutant("BPTT: weight gradients overwritten instead of summed", cell="rnn_backward",
            find="dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t", replace="dWx, dWh, db = dWx_t, dWh_t, db_t",
-           loses=["test_rnn_backward", "test_char_lm"]),
+           loses=["test_rnn_backward", "test_char_lm", "test_char_lm_loss"]),
     # ---- word_embedding_forward
     Mutant("embedding: 1-based ids", cell="word_embedding_forward",
            find="out = W[x]", replace="out = W[x - 1]",
-           loses=["test_word_embedding_forward", "test_char_lm"]),
+           loses=["test_word_embedding_forward", "test_char_lm", "test_char_lm_loss"]),
     Mutant("embedding: flattened lookup not reshaped", cell="word_embedding_forward",
            find="out = W[x]", replace="out = W[x.reshape(-1)]",
-           loses=["test_word_embedding_forward", "test_char_lm"]),
+           loses=["test_word_embedding_forward", "test_char_lm", "test_char_lm_loss"]),
     # ---- word_embedding_backward
     Mutant("embedding backward: dW[x] += dout loses repeated ids", cell="word_embedding_backward",
            find="np.add.at(dW, x, dout)", replace="dW[x] += dout",
-           loses=["test_word_embedding_backward"]),
+           loses=["test_word_embedding_backward", "test_char_lm_loss"]),
     Mutant("embedding backward: dW[x] = dout", cell="word_embedding_backward",
            find="np.add.at(dW, x, dout)", replace="dW[x] = dout",
-           loses=["test_word_embedding_backward"]),
+           loses=["test_word_embedding_backward", "test_char_lm_loss"]),
     # ---- temporal_affine_forward
     Mutant("affine: bias forgotten", cell="temporal_affine_forward",
            find="out = x @ w + b", replace="out = x @ w",
-           loses=["test_temporal_affine_forward"]),
+           loses=["test_temporal_affine_forward", "test_char_lm_loss"]),
     Mutant("affine: w transposed", cell="temporal_affine_forward",
            find="out = x @ w + b", replace="out = x @ w.T + b",
-           loses=["test_temporal_affine_forward", "test_temporal_affine_backward", "test_char_lm"]),
+           loses=["test_temporal_affine_forward", "test_temporal_affine_backward", "test_char_lm",
+                  "test_char_lm_loss"]),
     # ---- temporal_affine_backward
     Mutant("affine backward: db summed over the batch only", cell="temporal_affine_backward",
            find="db = dout.sum(axis=(0, 1))", replace="db = dout.sum(axis=0)",
-           loses=["test_temporal_affine_backward", "test_char_lm"]),
+           loses=["test_temporal_affine_backward", "test_char_lm", "test_char_lm_loss"]),
     Mutant("affine backward: dw averaged over the N*T positions", cell="temporal_affine_backward",
            find="dw = x.reshape(N * T, D).T @ dout.reshape(N * T, M)",
            replace="dw = x.reshape(N * T, D).T @ dout.reshape(N * T, M) / (N * T)",
-           loses=["test_temporal_affine_backward"]),
+           loses=["test_temporal_affine_backward", "test_char_lm_loss"]),
     # ---- temporal_softmax_loss
     Mutant("loss: mask ignored", cell="temporal_softmax_loss",
            find="m = mask.reshape(N * T).astype(float)", replace="m = np.ones(N * T)",
@@ -87,18 +91,42 @@ MUTANTS = [
     Mutant("loss: averaged over N*T instead of N", cell="temporal_softmax_loss",
            find="loss = -np.sum(m * log_probs[rows, y_flat]) / N",
            replace="loss = -np.sum(m * log_probs[rows, y_flat]) / (N * T)",
-           loses=["test_temporal_softmax_loss"]),
+           loses=["test_temporal_softmax_loss", "test_char_lm_loss"]),
     Mutant("loss: no max subtraction (overflows on large scores)", cell="temporal_softmax_loss",
            find="shifted = flat - flat.max(axis=1, keepdims=True)", replace="shifted = flat",
            loses=["test_temporal_softmax_loss"]),
     # ---- char_lm_loss
     Mutant("char-LM: inputs used as targets", cell="char_lm_loss",
            find="temporal_softmax_loss(scores, y,", replace="temporal_softmax_loss(scores, x,",
-           loses=["test_char_lm"]),
+           loses=["test_char_lm_loss", "test_char_lm"]),
     Mutant("char-LM: dWx and dWh unpacked in the wrong order", cell="char_lm_loss",
            find='demb, _, grads["Wx"], grads["Wh"], grads["b"]',
            replace='demb, _, grads["Wh"], grads["Wx"], grads["b"]',
-           loses=["test_char_lm"]),
+           loses=["test_char_lm_loss", "test_char_lm"]),
+    Mutant("char-LM: gradients of the summed loss (dscores not divided by T)", cell="char_lm_loss",
+           find="(dscores / T, out_cache)", replace="(dscores, out_cache)",
+           loses=["test_char_lm_loss"]),
+    Mutant("char-LM: h0 returned instead of the last state", cell="char_lm_loss",
+           find="return loss / T, grads, h[:, -1]", replace="return loss / T, grads, h0",
+           loses=["test_char_lm_loss"]),
+    # ---- clip_grad_norm
+    Mutant("clip: every entry clipped to [-max_norm, max_norm]", cell="clip_grad_norm",
+           find="            grads[key] = grads[key] * scale\n",
+           replace="            grads[key] = np.clip(grads[key], -max_norm, max_norm)\n",
+           loses=CLIP),
+    Mutant("clip: each array clipped by its own norm", cell="clip_grad_norm", solution=(
+        "    total_norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))\n"
+        "    for key, g in grads.items():\n"
+        "        norm = np.sqrt(np.sum(g ** 2))\n"
+        "        if norm > max_norm:\n"
+        "            grads[key] = g * (max_norm / (norm + 1e-6))\n"),
+           loses=CLIP),
+    Mutant("clip: always rescaled to max_norm (also scaled up)", cell="clip_grad_norm",
+           find="    if total_norm > max_norm:\n", replace="    if True:\n",
+           loses=CLIP),
+    Mutant("clip: clipped copies never stored (the dict is unchanged)", cell="clip_grad_norm",
+           find="            grads[key] = grads[key] * scale\n", replace="            g = grads[key] * scale\n",
+           loses=CLIP),
     # ---- train_char_lm
     Mutant("training: gradient ascent", cell="train_char_lm",
            find="params[k] -= learning_rate", replace="params[k] += learning_rate",
@@ -189,6 +217,19 @@ ALTERNATIVES = [
         "    grads = {k: g / T for k, g in dict(W_embed=dW_embed, Wx=dWx, Wh=dWh, b=db, W_out=dW_out,\n"
         "                                       b_out=db_out).items()}\n"
         "    return loss / T, grads, h[:, -1]\n")),
+    Alternative("clip: exact factor max_norm / total_norm (assignment 2's spec), arrays scaled in place",
+                cell="clip_grad_norm", solution=(
+                    "    total_norm = np.sqrt(sum((g * g).sum() for g in grads.values()))\n"
+                    "    if total_norm >= max_norm:\n"
+                    "        for g in grads.values():\n"
+                    "            g *= max_norm / total_norm\n")),
+    Alternative("clip: one concatenated vector and np.linalg.norm, a new dict's entries", cell="clip_grad_norm",
+                solution=(
+                    "    keys = list(grads)\n"
+                    "    flat = np.concatenate([np.ravel(grads[k]) for k in keys])\n"
+                    "    total_norm = np.linalg.norm(flat)\n"
+                    "    factor = min(1.0, max_norm / (total_norm + 1e-6))\n"
+                    "    grads.update({k: grads[k] * factor for k in keys})\n")),
     Alternative("training: Adagrad (as in min-char-rnn)", cell="train_char_lm", solution=(
         "    rng = np.random.default_rng(seed)\n"
         "    params = {'W_embed': rng.standard_normal((V, D)), 'Wx': rng.standard_normal((D, H)) / np.sqrt(D),\n"
@@ -201,8 +242,8 @@ ALTERNATIVES = [
         "    for step in range(num_steps):\n"
         "        x, y = next(batches)\n"
         "        loss, grads, h = char_lm_loss(params, x, y, h)\n"
+        "        clip_grad_norm(grads, max_norm)\n"
         "        for k, g in grads.items():\n"
-        "            g = np.clip(g, -5, 5)\n"
         "            cache[k] += g * g\n"
         "            params[k] -= 0.1 * g / np.sqrt(cache[k] + 1e-8)\n"
         "        history.append(loss)\n")),

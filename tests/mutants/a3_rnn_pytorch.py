@@ -85,6 +85,20 @@ MUTANTS = [
     Mutant("sample: prefix not fed (starts from its last id)", cell="sample",
            find="x = torch.tensor([list(prefix)], dtype=torch.long, device=device)",
            replace="x = torch.tensor([list(prefix)[-1:]], dtype=torch.long, device=device)", loses=["test_sample"]),
+    Mutant("sample: temperature=0 not special-cased (softmax of logits / 0)", cell="sample",
+           find=("            if temperature == 0:\n"
+                 "                next_id = int(scores.argmax())\n"
+                 "            else:\n"
+                 "                probs = torch.softmax(scores / temperature, dim=-1)\n"
+                 "                next_id = int(torch.multinomial(probs, 1, generator=generator))\n"),
+           replace=("            probs = torch.softmax(scores / temperature, dim=-1)\n"
+                    "            next_id = int(torch.multinomial(probs, 1, generator=generator))\n"),
+           loses=["test_sample"]),
+    Mutant("evaluate_loss: state not carried from chunk to chunk", cell="train_char_lm",
+           find="logits, state = model(x, state)", replace="logits, _ = model(x, None)",
+           loses=["test_train_char_lm"]),
+    Mutant("evaluate_loss: chunk means summed, then divided by the number of positions", cell="train_char_lm",
+           find=', reduction="sum").item()', replace=").item()", loses=["test_train_char_lm"]),
     Mutant("train_char_lm: targets not shifted (y = x)", cell="train_char_lm",
            find="x, y = (torch.from_numpy(a).to(device) for a in batch)",
            replace="x = y = torch.from_numpy(batch[0]).to(device)", loses=["test_train_char_lm"]),
@@ -171,7 +185,7 @@ ALTERNATIVES = [
                     "            logits, state = model(torch.tensor([[int(i)]], device=device), state)\n"
                     "        for _ in range(length):\n"
                     "            scores = logits[0, -1]\n"
-                    "            if greedy:\n"
+                    "            if temperature == 0:\n"
                     "                nxt = scores.argmax()\n"
                     "            else:\n"
                     "                nxt = torch.distributions.Categorical(logits=scores / temperature).sample()\n"
