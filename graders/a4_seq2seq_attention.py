@@ -4,7 +4,8 @@ decoder, greedy decoding, the loss and the exact match of the two trained models
 Oracles are independent of any solution:
 
 - ``AdditiveAttention``: the documented formula ``e_i = v . tanh(W_q q + W_k k_i + b)`` in float64 NumPy;
-- ``dot_product_attention``: ``torch.nn.functional.scaled_dot_product_attention`` (scale ``1/sqrt(E)``);
+- ``dot_product_attention``: ``torch.nn.functional.scaled_dot_product_attention`` (scale ``1/sqrt(Dk)``,
+  Dk = the query/key size);
 - ``Encoder``: every sequence run alone (no padding) through a fresh ``nn.GRU`` holding the
   student's weights;
 - ``AttnDecoder``: the documented step with a stand-in attention that records its queries and
@@ -175,11 +176,11 @@ def check_additive_attention(AdditiveAttention, seed=0, N=3, S=5, Hq=4, Hk=6, A=
 MASK_KINDS = (None, "padding", "causal")
 
 
-def _dot_case(seed, N, L, S, E, Ev, mask_kind):
+def _dot_case(seed, N, L, S, Dk, Dv, mask_kind):
     gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(N, L, E, generator=gen, dtype=torch.float64) * 1.5
-    k = torch.randn(N, S, E, generator=gen, dtype=torch.float64)
-    v = torch.randn(N, S, Ev, generator=gen, dtype=torch.float64)
+    q = torch.randn(N, L, Dk, generator=gen, dtype=torch.float64) * 1.5
+    k = torch.randn(N, S, Dk, generator=gen, dtype=torch.float64)
+    v = torch.randn(N, S, Dv, generator=gen, dtype=torch.float64)
     if mask_kind == "padding":
         return q, k, v, _mask([S - (i % S) for i in range(N)], S)
     if mask_kind == "causal":
@@ -188,10 +189,10 @@ def _dot_case(seed, N, L, S, E, Ev, mask_kind):
 
 
 def oracle_dot_product_attention(query, keys, values, mask=None, scale=True):
-    """torch's scaled_dot_product_attention (scale 1/sqrt(E), or 1 with scale=False).
+    """torch's scaled_dot_product_attention (scale 1/sqrt(Dk), or 1 with scale=False).
 
     mask: None, bool (N, S) or (N, L, S), True = may attend. The weights are its output for
-    identity values. Returns (out (N, L, Ev), weights (N, L, S)).
+    identity values. Returns (out (N, L, Dv), weights (N, L, S)).
     """
     N, L, _ = query.shape
     S = keys.shape[1]
@@ -203,7 +204,7 @@ def oracle_dot_product_attention(query, keys, values, mask=None, scale=True):
 
 
 @core.check
-def check_dot_product_attention(dot_product_attention, seed=0, N=2, L=3, S=4, E=5, Ev=6, mask_kind="padding",
+def check_dot_product_attention(dot_product_attention, seed=0, N=2, L=3, S=4, Dk=5, Dv=6, mask_kind="padding",
                                 scale=True):
     """Check ``dot_product_attention`` against torch.nn.functional.scaled_dot_product_attention.
 
@@ -211,22 +212,22 @@ def check_dot_product_attention(dot_product_attention, seed=0, N=2, L=3, S=4, E=
     scale: passed as scale=False when False. Raises CheckFailure; ValueError for bad arguments.
     """
     seed = integer(seed, "seed", 0)
-    N, L, S, E, Ev = (integer(v, k) for v, k in ((N, "N"), (L, "L"), (S, "S"), (E, "E"), (Ev, "Ev")))
+    N, L, S, Dk, Dv = (integer(v, k) for v, k in ((N, "N"), (L, "L"), (S, "S"), (Dk, "Dk"), (Dv, "Dv")))
     if mask_kind not in MASK_KINDS:
         raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {mask_kind!r}")
     if mask_kind == "causal" and L != S:
         raise ValueError(f"mask_kind='causal' needs L == S, got L={L}, S={S}")
     scale = _flag(scale, "scale")
-    q, k, v, mask = _dot_case(seed, N, L, S, E, Ev, mask_kind)
+    q, k, v, mask = _dot_case(seed, N, L, S, Dk, Dv, mask_kind)
     exp_out, exp_weights = oracle_dot_product_attention(q, k, v, mask, scale)
     kwargs = ({} if mask is None else {"mask": mask.clone()}) | ({} if scale else {"scale": False})
-    case = {"N": N, "L": L, "S": S, "E": E, "Ev": Ev, "mask": mask_kind, "scale": scale, "dtype": "float64"}
+    case = {"N": N, "L": L, "S": S, "Dk": Dk, "Dv": Dv, "mask": mask_kind, "scale": scale, "dtype": "float64"}
     name = "dot_product_attention"
     out, weights = modules.tensors(name, core.call(dot_product_attention, q.clone(), k.clone(), v.clone(), name=name,
                                             case=case, hint="returns (out, weights)", numpy_only=NUMPY_ONLY,
                                             **kwargs), ("out", "weights"))
-    scale_hint = ("scores = Q K^T / sqrt(E), E = the size of the query/key vectors (not of the values)" if scale
-                  else "with scale=False the scores are the plain dot products Q K^T")
+    scale_hint = ("scores = Q K^T / sqrt(Dk), Dk = the size of the query/key vectors (not Dv, the size of the values)"
+                  if scale else "with scale=False the scores are the plain dot products Q K^T")
     where = f"({core.describe(case)})"
     results = {"weights": core.compare(
         f"{name}: weights {where}", weights, exp_weights, TOL.forward,

@@ -6,6 +6,7 @@ mistakes. Every check must pass the correct code, fail each mistake with a helpf
 report exceptions with the function and the case, reject bad arguments with a ValueError naming
 them, and compare token ids exactly.
 """
+import json
 import math
 import re
 from pathlib import Path
@@ -61,7 +62,7 @@ class Additive(nn.Module):
 def dot(query, keys, values, mask=None, scale=True, bug=None):
     scores = query @ keys.transpose(-1, -2)
     if scale or bug == "always scaled":
-        scores = scores / math.sqrt((values if bug == "Ev" else query).shape[-1])
+        scores = scores / math.sqrt((values if bug == "Dv" else query).shape[-1])
     if mask is not None or bug == "mask required":
         mask = mask.unsqueeze(1) if mask.dim() == 2 else mask
         scores = scores.masked_fill(~mask, -math.inf)
@@ -253,7 +254,7 @@ BUGS = [
     ("additive", "no tanh", "tanh"),
     ("additive", "detached", "no gradient"),
     ("dot", "axis", "last axis"),
-    ("dot", "Ev", "not of the values"),
+    ("dot", "Dv", "not Dv, the size of the values"),
     ("encoder", "no packing", "pack"),
     ("encoder", "last column", "final"),
     ("encoder", "no padding_idx", "padding_idx=0"),
@@ -341,7 +342,7 @@ def test_blank_stubs_fail_as_not_implemented(part, capsys):
 
 @pytest.mark.parametrize("part, name, case", [
     ("additive", "AdditiveAttention.forward", "N=3, S=5, Hq=4, Hk=6, A=7"),
-    ("dot", "dot_product_attention", "N=2, L=3, S=4, E=5, Ev=6, mask=padding"),
+    ("dot", "dot_product_attention", "N=2, L=3, S=4, Dk=5, Dv=6, mask=padding"),
     ("encoder", "Encoder.forward", "N=4, S=5, V=9"),
     ("decoder", "AttnDecoder.step", "N=3, S=5, T=4"),
     ("greedy", "greedy_decode", "N=3, S=4, V=9, max_len=8"),
@@ -417,7 +418,7 @@ def test_wrong_structure_messages():
     (grader.check_dot_product_attention, {"mask_kind": "future"}, "mask_kind"),
     (grader.check_dot_product_attention, {"L": 2, "S": 3, "mask_kind": "causal"}, "mask_kind"),
     (grader.check_dot_product_attention, {"scale": 1}, "scale"),
-    (grader.check_dot_product_attention, {"E": 2.5}, "E"),
+    (grader.check_dot_product_attention, {"Dk": 2.5}, "Dk"),
     (grader.check_encoder, {"lengths": ()}, "lengths"),
     (grader.check_encoder, {"V": 3}, "V"),
     (grader.check_encoder, {"extra_pad": -1}, "extra_pad"),
@@ -612,3 +613,34 @@ def test_hidden_accuracy_seed_is_only_in_the_hidden_block_and_recipe_matches(tas
             f"addition_splits({recipe['n_train']}, n_val={recipe['n_val']}, n_test={recipe['n_test']}, "
             f"seed={recipe['seed']})")
     assert call in cells[f"{task}_train"].source
+
+
+def test_performance_notes_and_q1_quote_the_measurements():
+    """The numbers of the performance notes (and those Q1 quotes) are the ones scripts/seq2seq_goals.py stored."""
+    goals = json.loads((NOTEBOOK.parents[2] / "scripts" / "seq2seq_goals.json").read_text())
+    cells = _cells()
+    notes, question = cells["performance_md"].source, cells["q1_md"].source
+    dates, add = goals["dates"], goals["addition"]
+    first = dates["first_at_99_9"]
+    assert (f"**{100 * next(a for s, a in dates['test_exact_match_curve'] if s == first['step']):.1f} %** after "
+            f"{first['step']} steps ({first['epochs']:.1f} epochs, {first['train_cpu_seconds']:.1f} s of CPU training)"
+            in notes)
+    curve = dates["test_exact_match_curve"]
+    perfect = next(s for i, (s, _) in enumerate(curve) if all(a == 1.0 for _, a in curve[i:]))
+    assert (f"**100 %** from step {perfect} ({perfect * 256 / 20000:.1f} epochs, about "
+            f"{perfect * dates['train_cpu_seconds'] / dates['steps']:.0f} s) to the end of the run "
+            f"({dates['steps']} steps, {dates['train_cpu_seconds']:.0f} s)") in notes
+    per_epoch = add["test_exact_match_per_epoch"]
+    always = next(i + 1 for i in range(len(per_epoch)) if all(a >= 0.99 for a in per_epoch[i:]))
+    epoch = add["first_epoch_at_99"]
+    assert (f"first **≥ 99 %** after epoch {epoch} ({100 * per_epoch[epoch - 1]:.1f} %), "
+            f"≥ 99 % at every epoch from {always} on; **{100 * add['final']:.2f} %** after {add['epochs']} epochs "
+            f"({add['cpu_seconds']:.0f} s of CPU)") in notes
+    plain, reversed_ = goals["addition_plain"], goals["addition_plain_reversed"]
+    assert plain["first_epoch_at_99"] is None and f"{100 * plain['final']:.1f} % after 30 epochs (never 99 %)" in notes
+    assert f"{100 * plain['final']:.1f} %" in question and f"{100 * reversed_['final']:.1f} % after 30 epochs" in notes
+    long = goals["addition_long"]
+    assert long["max_digits"] == 6 and long["plain"]["steps"] == long["attention"]["steps"]
+    att, plain6, reversed6 = (100 * long[k]["test_exact_match"] for k in ("attention", "plain", "plain_reversed"))
+    assert (f"after {long['attention']['steps']} steps: attention **{att:.1f} %**, plain {plain6:.2f} %, "
+            f"reversed input {reversed6:.2f} %") in notes

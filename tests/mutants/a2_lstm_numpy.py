@@ -3,7 +3,10 @@ and correct alternatives (must keep full marks). Checked by tests/pipeline/test_
 from grading import Alternative, Mutant
 
 # The long-range training cells call lstm_forward / lstm_backward, which call the step functions.
-HEAVY_USES = {"recall": {"lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"}}
+# "benchmark" is Part 8's ungraded timing cell: no graded cell reads it, so no variant runs it (it
+# times the Part 2 and Part 8 functions for the student, and skips itself while autograding).
+HEAVY_USES = {"recall": {"lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"},
+              "benchmark": set()}
 
 # Part 8 is optional and has no test cell.
 UNGRADED = {"lstm_forward_fast": "optional part 8, ungraded", "lstm_backward_fast": "optional part 8, ungraded"}
