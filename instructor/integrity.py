@@ -20,8 +20,10 @@ finding as a comment. The run-time twin is ``graders.core.call(..., numpy_only=T
 failures start with ``INTEGRITY`` in a test cell's output (``runtime_findings``).
 """
 import ast
+import functools
 import importlib
 import importlib.util
+import pkgutil
 import re
 import types
 from dataclasses import dataclass
@@ -38,7 +40,11 @@ INTROSPECTION_ATTRS = {"modules", "_getframe", "__traceback__", "exc_info", "wal
                        "settrace", "setprofile", "f_back", "f_locals", "f_globals",
                        "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__", "__closure__", "__wrapped__",
                        "__dict__", "__builtins__", "__subclasses__", "__setattr__", "__delattr__",
-                       "__getattribute__"}
+                       "__getattribute__",
+                       # modules reached as attributes of another module (torch.importlib, np.sys, ...) and
+                       # torch's switch that hides torch calls from the NumPy-only recorder (torch._C)
+                       "importlib", "import_module", "builtins", "__import__", "inspect", "sys", "gc", "ctypes",
+                       "_C", "DisableTorchFunction", "DisableTorchFunctionSubclass"}
 # libraries whose star imports the scan resolves (importing them in the grading process is safe)
 KNOWN_LIBRARIES = {"numpy", "torch", "math", "helpers", "graders", "matplotlib", "sklearn", "scipy", "collections",
                    "itertools", "functools", "typing", "dataclasses", "random", "time", "copy"}
@@ -64,6 +70,8 @@ MUTATORS = {"update", "append", "extend", "insert", "pop", "popitem", "clear", "
             "reverse", "fill", "put", "resize", "__setitem__", "__delitem__", "__iadd__", "add_", "mul_", "copy_",
             "zero_", "fill_"}
 COURSE_PACKAGES = {"graders", "helpers"}
+# names the graders define that honest code also gives its own attributes (net.linear = nn.Linear(...))
+GENERIC_ATTRIBUTES = {"layer", "linear", "module", "gradients", "tensors", "describe", "construct"}
 # file names of held-out grading data: a student's cell that names one is reading the answers
 HELD_OUT_DATA = ("heldout", "held_out", "a6_curves")
 
@@ -214,8 +222,36 @@ def _module_names(tree):
 
 
 def torch_backed(module):
-    """True for torch and friends, the graders, and the course modules built on torch."""
-    return module.split(".")[0] in TORCH_MODULES or module in TORCH_HELPERS
+    """True for torch and friends, the graders, and the course modules built on torch (listed in
+    TORCH_HELPERS, or holding torch as a module attribute: ``helpers.charlm.torch`` is torch)."""
+    return module.split(".")[0] in TORCH_MODULES or module in TORCH_HELPERS or _holds_torch(module)
+
+
+@functools.lru_cache(maxsize=None)
+def _holds_torch(module):
+    if module.split(".")[0] != "helpers":
+        return False
+    try:
+        namespace = vars(importlib.import_module(module))
+    except ImportError:
+        return False
+    return any(isinstance(v, types.ModuleType) and v.__name__.split(".")[0] in TORCH_MODULES
+               for v in namespace.values())
+
+
+@functools.lru_cache(maxsize=1)
+def grader_names():
+    """Every name the graders package defines (checks, oracles, comparisons, tolerances, recipes): a
+    student's cell that assigns an attribute of that name, on whatever object, is patching a grader."""
+    import graders
+
+    names = set()
+    for info in pkgutil.iter_modules(graders.__path__):
+        module = importlib.import_module(f"graders.{info.name}")
+        names |= {k for k, v in vars(module).items()
+                  if not k.startswith("__") and not isinstance(v, types.ModuleType)
+                  and getattr(v, "__module__", module.__name__) == module.__name__}
+    return frozenset(names - GENERIC_ATTRIBUTES)
 
 
 def _defining_module(module, name):
@@ -382,6 +418,8 @@ def _tampering(tree, ctx, student_modules, student_objects=frozenset()):
             root = _root(node)
             if isinstance(root, ast.Name) and root.id in module_names:
                 found.append(f"assigns {ast.unparse(node)} (an attribute of the module {root.id})")
+            elif node.attr in grader_names() and not (isinstance(root, ast.Name) and root.id == "self"):
+                found.append(f"assigns {ast.unparse(node)} (a name of the grader's checks)")
         elif _changes_course_data(node, modules):
             changed = node.func.value if isinstance(node, ast.Call) else node
             found.append(f"changes {ast.unparse(changed)[:60]} in place "

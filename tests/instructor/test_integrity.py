@@ -218,3 +218,28 @@ def test_computed_attribute_getters_and_curve_files_are_found():
         assert any(detail in f.detail for f in found), (attack, [f.describe() for f in found])
         cell["source"] = cell["source"].replace(f"\n{attack}\n", "")
     assert integrity.scan(nb, src) == []
+
+
+# found by a red-team pass on a1's clip_grad_norm / char_lm_loss and a3's sample: torch reached through a
+# course module that imports it, torch's switch that hides torch calls from the runtime recorder, a grader
+# module reached through torch.importlib, and a grader's checks patched through a variable
+RED_TEAM_A1 = [
+    ("import helpers.charlm as hc\nT = hc.torch\n", "torch", "helpers.charlm"),
+    ("import helpers.charlm as hc\nwith hc.torch._C.DisableTorchFunction():\n    pass\n", "tampering", "uses ._C"),
+    ('import helpers.charlm as hc\n_g = hc.torch.importlib.import_module("graders.a1_rnn_numpy")\n',
+     "tampering", "uses .import_module"),
+    ('_g = np.sys.modules["graders.core"]\n', "tampering", "uses .modules"),
+    ('def grab(m):\n    return m\n_g = grab(grader)\n_g.check_char_lm_loss = print\n', "tampering",
+     "assigns _g.check_char_lm_loss (a name of the grader's checks)"),
+    ("holder = [None]\nholder[0] = object()\nholder[0].compare_exact = lambda *a: 0.0\n", "tampering",
+     "assigns holder[0].compare_exact (a name of the grader's checks)"),
+]
+
+
+@pytest.mark.parametrize("code, kind, expected", RED_TEAM_A1, ids=[e for _, _, e in RED_TEAM_A1])
+def test_modules_reached_through_attributes_and_patched_checks_are_found(code, kind, expected):
+    src, nb, cell = editable("a1_rnn_numpy", "char_lm_loss")
+    cell["source"] = cell["source"] + "\n" + code
+    found = [f for f in integrity.scan(nb, src, numpy_only=True) if f.kind == kind]
+    assert found and any(expected in f.detail for f in found), [f.detail for f in found]
+    assert "test_char_lm_loss" in found[0].affects
