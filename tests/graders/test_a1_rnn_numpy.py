@@ -621,18 +621,3 @@ def test_test_cells_reimport_the_grader_and_hide_no_branch():
         visible_edges = [_edges(call) for call in _calls(visible)]
         for call in _calls(hidden):
             assert any(_edges(call) <= seen for seen in visible_edges), (gid, call)
-
-
-def test_the_points_table_names_every_function_and_adds_up_to_the_cells_points():
-    """The intro's points table: every function a solution cell defines is named in it, and its points
-    add up to the test cells' points (100 in all)."""
-    cells = {gid: c for gid, c in _notebook_cells().items() if gid}
-    intro = cells["intro"].source
-    rows = [line for line in intro.splitlines() if line.startswith("|") and line.rstrip().endswith("|")]
-    table_points = [int(m.group(1)) for line in rows if (m := re.search(r"\|\s*(\d+)\s*\|\s*$", line))]
-    cell_points = [c.metadata["nbgrader"]["points"] for c in cells.values() if c.metadata["nbgrader"].get("grade")]
-    assert sum(table_points) == sum(cell_points) == 100 and f"**{sum(cell_points)}**" in intro
-    named = set(re.findall(r"`(\w+)", "\n".join(rows)))
-    defined = {node.name for c in cells.values() if c.cell_type == "code" and c.metadata["nbgrader"].get("solution")
-               for node in ast.parse(c.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    assert defined - named == set(), f"functions missing from the points table: {sorted(defined - named)}"

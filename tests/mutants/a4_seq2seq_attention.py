@@ -16,8 +16,9 @@ date steps / 300 addition steps); the alternatives train fully, about 10 s dates
 on one core. Two realistic mistakes that train fine, so that only a unit test sees them, are
 tested at unit level instead of here, where each would cost a full training run: the decoder
 fed its own outputs while teacher forcing was asked ("free running") and the encoder unpacked
-without total_length ("no total_length"), both in tests/graders/test_a4_seq2seq_attention.py. Both accuracy cells score the visible split and,
-hidden, a split the grader draws from a seed (graders.a4_seq2seq_attention).
+without total_length ("no total_length"), both in tests/graders/test_a4_seq2seq_attention.py.
+Both accuracy cells score the visible split and, hidden, a split the grader draws from a seed
+(graders.a4_seq2seq_attention).
 """
 from grading import Alternative, Mutant
 

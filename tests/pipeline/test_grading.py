@@ -4,6 +4,7 @@ For each assignment: the committed release is exactly nbgrader's, leaks nothing,
 solution gets 100 % of the autograded points, the untouched release 0, every mutant loses the
 points of exactly its target test cells and every alternative keeps full marks.
 """
+import ast
 import importlib
 import re
 from pathlib import Path
@@ -60,3 +61,20 @@ def test_notebooks_use_only_what_their_grader_has(aid):
                             for name in re.findall(r"\bgrader\.([A-Za-z_]\w*)", cell.source)
                             if not hasattr(module, name)}
     assert not missing, f"graders.{aid} lacks what its notebook calls:\n" + "\n".join(sorted(missing))
+
+
+@pytest.mark.parametrize("aid", grading.assignment_ids(COURSE))
+def test_the_points_table_names_every_function_and_adds_up_to_the_cells_points(aid):
+    """The intro's points table: every function or class a solution cell defines is named in it, and its
+    points add up to the graded cells' points (100 in all)."""
+    cells = [c for path in grading.notebooks(COURSE / "solutions" / aid) for c in nbformat.read(path, 4).cells]
+    intro = next(c.source for c in cells if grading.grade_id(c) == "intro")
+    rows = [line for line in intro.splitlines() if line.startswith("|") and line.rstrip().endswith("|")]
+    table_points = [int(m.group(1)) for line in rows if (m := re.search(r"\|\s*(\d+)\s*\|\s*$", line))]
+    cell_points = [grading.nbgrader_meta(c)["points"] for c in cells if grading.nbgrader_meta(c).get("grade")]
+    assert sum(table_points) == sum(cell_points) == 100 and f"**{sum(cell_points)}**" in intro, (
+        f"{aid}: table {sum(table_points)}, cells {sum(cell_points)}")
+    named = set(re.findall(r"`(\w+)", "\n".join(rows)))
+    defined = {node.name for c in cells if c.cell_type == "code" and grading.nbgrader_meta(c).get("solution")
+               for node in ast.parse(c.source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert defined - named == set(), f"{aid}: functions missing from the points table: {sorted(defined - named)}"
