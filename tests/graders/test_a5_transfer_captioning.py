@@ -246,7 +246,21 @@ def test_captioner_mistakes_fail(ref):
             context, alpha = self.attention(h, features)
             return self.out(torch.cat([h, context], dim=1)), (h, c), alpha
 
+    class AttendsWithC(ref["AttentionCaptioner"]):
+        def step(self, features, y_prev, state):
+            context, alpha = self.attention(state[1], features)
+            h, c = self.cell(torch.cat([self.embedding(y_prev), context], dim=1), state)
+            return self.out(torch.cat([h, context], dim=1)), (h, c), alpha
+
+    class ContextFirst(ref["AttentionCaptioner"]):
+        def step(self, features, y_prev, state):
+            context, alpha = self.attention(state[0], features)
+            h, c = self.cell(torch.cat([context, self.embedding(y_prev)], dim=1), state)
+            return self.out(torch.cat([h, context], dim=1)), (h, c), alpha
+
     fails(grader.check_captioner, SumInit, match="scores")
+    fails(grader.check_captioner, AttendsWithC, attention=True, match="scores|alphas")
+    fails(grader.check_captioner, ContextFirst, attention=True, match="scores|alphas")
     fails(grader.check_captioner, NoTanh, match="scores")
     fails(grader.check_captioner, AttendsAfterCell, attention=True, match="scores|alphas")
     fails(grader.check_captioner, ref["AttentionCaptioner"], match=r"AttentionCaptioner\(5, 9, 4, 6\)|raised")
