@@ -26,6 +26,13 @@ def positive_number(value, arg):
     return float(value)
 
 
+def probability(value, arg):
+    """Return ``value`` as a float, raising ValueError naming ``arg`` unless it is in [0, 1) (a dropout rate)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+        raise ValueError(f"{arg} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def same_shape(a, b, arg_a, arg_b):
     """Raise ValueError naming both arguments when the shapes of ``a`` and ``b`` differ."""
     if a.shape != b.shape:

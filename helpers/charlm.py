@@ -36,6 +36,7 @@ from torch import nn
 from ._validate import function as _function_arg
 from ._validate import integer as _int_arg
 from ._validate import positive_number as _positive_arg
+from ._validate import probability as _probability
 from .text import CharVocab, _ids_arg, load_corpus, train_val_split
 
 #: The window length of every evaluation ``train`` makes (the same for every configuration).
@@ -63,8 +64,7 @@ class CharLSTM(nn.Module):
         vocab_size = _int_arg(vocab_size, "vocab_size", 1)
         emb_size = _int_arg(emb_size, "emb_size", 1)
         hidden_size = _int_arg(hidden_size, "hidden_size", 1)
-        if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        dropout = _probability(dropout, "dropout")
         self.embedding = nn.Embedding(vocab_size, emb_size)
         self.lstm = nn.LSTM(emb_size, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(float(dropout))
@@ -382,8 +382,7 @@ class LockedDropout(nn.Module):
 
     def __init__(self, p):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
-            raise ValueError(f"p must be a number in [0, 1), got {p!r}")
+        p = _probability(p, "p")
         self.p = float(p)
 
     def forward(self, x):
@@ -411,8 +410,7 @@ class WeightDropLSTM(nn.Module):
 
     def __init__(self, input_size, hidden_size, weight_drop=0.0):
         super().__init__()
-        if isinstance(weight_drop, bool) or not isinstance(weight_drop, Real) or not 0 <= weight_drop < 1:
-            raise ValueError(f"weight_drop must be a number in [0, 1), got {weight_drop!r}")
+        weight_drop = _probability(weight_drop, "weight_drop")
         self.weight_drop = float(weight_drop)
         self.lstm = nn.LSTM(_int_arg(input_size, "input_size", 1), _int_arg(hidden_size, "hidden_size", 1),
                             batch_first=True)
@@ -450,8 +448,7 @@ class StackedCharLM(nn.Module):
         vocab_size = _int_arg(vocab_size, "vocab_size", 1)
         hidden_size = _int_arg(hidden_size, "hidden_size", 1)
         num_layers = _int_arg(num_layers, "num_layers", 1)
-        if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        dropout = _probability(dropout, "dropout")
         self.embedding = nn.Embedding(vocab_size, hidden_size)
         self.layers = nn.ModuleList(WeightDropLSTM(hidden_size, hidden_size, weight_drop) for _ in range(num_layers))
         self.drop = LockedDropout(dropout) if locked else nn.Dropout(float(dropout))
