@@ -416,6 +416,8 @@ def _clip_edited(kind):
             elif kind == "always":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     grads[key] = g * max_norm / total
+            elif kind == "never stored" and total > max_norm:
+                g = g * (max_norm / (total + 1e-6))  # noqa: F841 (the mistake: the clipped copy is dropped)
         return total if kind != "no return" else None
 
     return wrong
@@ -424,7 +426,8 @@ def _clip_edited(kind):
 @pytest.mark.parametrize("kind, kwargs, match", [
     ("elementwise", {}, r"grads\['W_embed'\] after the call: relative error[\s\S]*not np.clip"),
     ("per array", {}, "relative error"), ("always", {"ratio": 0.5}, "relative error"),
-    ("always", {"ratio": 0.0}, "NaN"), ("no return", {}, "total_norm.*got None")])
+    ("always", {"ratio": 0.0}, "NaN"), ("no return", {}, "total_norm.*got None"),
+    ("never stored", {}, "after the call: relative error")])
 def test_check_clip_grad_norm_catches_wrong_clipping(kind, kwargs, match):
     with pytest.raises(CheckFailure, match=match):
         G.check_clip_grad_norm(_clip_edited(kind), **kwargs)

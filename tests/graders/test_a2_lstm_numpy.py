@@ -281,6 +281,18 @@ def test_lstm_mistakes_fail_with_their_hint():
 
     with pytest.raises(CheckFailure, match="lstm_backward: dx"):
         G.check_lstm_backward(lstm_fwd, cell_path_dropped)
+
+    def dWh_overwritten(dh, cache):  # the last step's dWh only (= instead of +=)
+        N, T, H = dh.shape
+        dnh, dnc, dxs, dWx, dWh, db = np.zeros((N, H)), np.zeros((N, H)), [], 0, None, 0
+        for t in reversed(range(T)):
+            dx, dnh, dnc, dWx_t, dWh_t, db_t = step_bwd(dh[:, t] + dnh, dnc, cache[t])
+            dxs.insert(0, dx)
+            dWx, dWh, db = dWx + dWx_t, dWh_t, db + db_t
+        return np.stack(dxs, 1), dnh, dWx, dWh, db
+
+    with pytest.raises(CheckFailure, match="lstm_backward: dWh"):
+        G.check_lstm_backward(lstm_fwd, dWh_overwritten)
     with pytest.raises(CheckFailure, match=r"gradient flow: \|\|dL/dx_t\|\| through your LSTM"):
         G.check_gradient_flow(norms_through_time, lstm_fwd, cell_path_dropped)
 

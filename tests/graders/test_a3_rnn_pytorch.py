@@ -317,10 +317,12 @@ def _step(retain=False, detach=True, clip="torch", zero_state=None):
         logits, new_state = model(x, state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         optimizer.zero_grad()
+        if clip == "before":  # clips what zero_grad left (nothing), then backward: never clipped
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         loss.backward(retain_graph=retain)
         if clip == "torch":
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        else:  # always rescaled to max_norm, also when the norm is smaller
+        elif clip == "always":  # always rescaled to max_norm, also when the norm is smaller
             norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
             for p in model.parameters():
                 p.grad.mul_(max_norm / norm)
@@ -341,6 +343,11 @@ def test_tbptt_rescaling_that_never_stops_fails_the_visible_no_clipping_case():
     grader.check_tbptt_step(_step(clip="always"))  # the gradient norm is above max_norm=0.05 every time
     _fails(grader.check_tbptt_step, _step(clip="always"), N=1, T=1, chunks=2, max_norm=100.0,
            match="parameter .* after the update")
+
+
+@pytest.mark.parametrize("clip", ["none", "before"])
+def test_tbptt_catches_missing_or_misplaced_clipping(clip):
+    _fails(grader.check_tbptt_step, _step(clip=clip), match="parameter .* after the update")
 
 
 def test_tbptt_float32_zero_state_is_named():

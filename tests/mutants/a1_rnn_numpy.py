@@ -6,6 +6,11 @@ test cells a mutant fails (checked by running). The character-level LM's trainin
 and, for the demo samples after training, ``sample``: all are listed in HEAVY_USES so that their
 variants also run the training and its graded check. ``char_lm_loss`` calls the layers, so a
 mutant of a layer that the char-LM's small test case exercises also loses ``test_char_lm_loss``.
+
+Mistakes that lose only a unit test while the training still passes cost a full training run
+here, so some are tested at unit level instead (tests/graders/test_a1_rnn_numpy.py): softmax
+without the max subtraction, the summed char-LM loss, h0 returned as the last state, clipping
+that also scales up, clipped copies never stored, sampling from the global np.random.
 """
 from grading import Alternative, Mutant
 
@@ -92,9 +97,6 @@ MUTANTS = [
            find="loss = -np.sum(m * log_probs[rows, y_flat]) / N",
            replace="loss = -np.sum(m * log_probs[rows, y_flat]) / (N * T)",
            loses=["test_temporal_softmax_loss", "test_char_lm_loss"]),
-    Mutant("loss: no max subtraction (overflows on large scores)", cell="temporal_softmax_loss",
-           find="shifted = flat - flat.max(axis=1, keepdims=True)", replace="shifted = flat",
-           loses=["test_temporal_softmax_loss"]),
     # ---- char_lm_loss
     Mutant("char-LM: inputs used as targets", cell="char_lm_loss",
            find="temporal_softmax_loss(scores, y,", replace="temporal_softmax_loss(scores, x,",
@@ -103,12 +105,6 @@ MUTANTS = [
            find='demb, _, grads["Wx"], grads["Wh"], grads["b"]',
            replace='demb, _, grads["Wh"], grads["Wx"], grads["b"]',
            loses=["test_char_lm_loss", "test_char_lm"]),
-    Mutant("char-LM: gradients of the summed loss (dscores not divided by T)", cell="char_lm_loss",
-           find="(dscores / T, out_cache)", replace="(dscores, out_cache)",
-           loses=["test_char_lm_loss"]),
-    Mutant("char-LM: h0 returned instead of the last state", cell="char_lm_loss",
-           find="return loss / T, grads, h[:, -1]", replace="return loss / T, grads, h0",
-           loses=["test_char_lm_loss"]),
     # ---- clip_grad_norm
     Mutant("clip: every entry clipped to [-max_norm, max_norm]", cell="clip_grad_norm",
            find="            grads[key] = grads[key] * scale\n",
@@ -120,12 +116,6 @@ MUTANTS = [
         "        norm = np.sqrt(np.sum(g ** 2))\n"
         "        if norm > max_norm:\n"
         "            grads[key] = g * (max_norm / (norm + 1e-6))\n"),
-           loses=CLIP),
-    Mutant("clip: always rescaled to max_norm (also scaled up)", cell="clip_grad_norm",
-           find="    if total_norm > max_norm:\n", replace="    if True:\n",
-           loses=CLIP),
-    Mutant("clip: clipped copies never stored (the dict is unchanged)", cell="clip_grad_norm",
-           find="            grads[key] = grads[key] * scale\n", replace="            g = grads[key] * scale\n",
            loses=CLIP),
     # ---- train_char_lm
     Mutant("training: gradient ascent", cell="train_char_lm",
@@ -140,9 +130,6 @@ MUTANTS = [
            loses=["test_sample"]),
     Mutant("sample: generated character not fed back", cell="sample",
            find="W_embed[next_id]", replace="W_embed[ids[-1]]",
-           loses=["test_sample"]),
-    Mutant("sample: global np.random instead of rng", cell="sample",
-           find="rng.choice(len(p)", replace="np.random.choice(len(p)",
            loses=["test_sample"]),
 ]
 
