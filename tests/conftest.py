@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path[:0] = [str(HERE / "pipeline"), str(HERE / "instructor")]
+sys.path[:0] = [str(HERE / "pipeline"), str(HERE / "instructor"), str(HERE / "deploy")]
 
 collect_ignore_glob = ["fixtures/*", "mutants/*"]
 
 # Longest scopes first: pytest-xdist (--dist loadscope) hands out scopes in collection order, so
 # starting the long ones first keeps both workers busy to the end (longest-processing-time first).
 HEAVY_FIRST = ("TestVariants_a4_seq2seq_attention", "TestPipeline_a4_seq2seq_attention", "test_autograde_batch",
-               "test_autograde_integrity", "TestPipeline_", "TestVariants_")
+               "test_autograde_integrity", "test_hub_exchange", "test_browser", "TestPipeline_", "TestVariants_")
 
 
 def pytest_collection_modifyitems(items):
