@@ -23,6 +23,20 @@ c.CourseDirectory.course_id = "rnn-course"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"    # instructor notebooks: solutions + hidden tests
 c.CourseDirectory.release_directory = "assignments"  # student notebooks, generated, committed
+# The gradebook: <root>/gradebook.db (SQLite), or the database server that $NBGRADER_DB_URL names
+# (e.g. postgresql+psycopg://grader@db:5432/rnn; README "Running a class"): instructor.course.gradebook_url.
+if os.environ.get("NBGRADER_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
+
+# The exchange (release, fetch, submit, collect; JupyterLab's Assignment List and course list): the
+# shared folder that $NBGRADER_EXCHANGE names on a class server (README "Running a class"), else the
+# course's own .exchange/ (git-ignored), created here so that a local install works without set-up.
+c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE") or os.path.join(c.CourseDirectory.root, ".exchange")
+if not os.environ.get("NBGRADER_EXCHANGE"):
+    try:
+        os.makedirs(c.Exchange.root, exist_ok=True)
+    except OSError:  # a read-only course folder: nbgrader reports the missing exchange when it is used
+        pass
 
 # Per-cell time limits carried by the notebook (instructor/timeouts.py): seconds for unit-test
 # cells, the stated budget (metadata "timeout") for training cells; a cell that runs over is
