@@ -11,12 +11,16 @@ need only the course environment: it normalises the submission against the relea
 (``instructor.normalize``), runs ``nbgrader autograde`` with the sandboxed kernel
 (``instructor.sandbox``) and the kernel-death-proof executor (``instructor.execute``), runs the
 integrity scan, writes sanitised feedback (``instructor.feedback``) and returns the grades and
-files. The parent stores them; a job that fails leaves no stale grade: its submission's grades
+files. The parent stores them in the course gradebook (``instructor.course.gradebook_url``: the
+SQLite ``gradebook.db`` of the course root, or the database server that $NBGRADER_DB_URL names):
+only this trusted process writes it, jobs work on a private SQLite copy and never see its address
+or password. A job that fails leaves no stale grade: its submission's grades
 are cleared and marked for review, and the old autograded notebook and feedback are moved to
 ``backups/``. Unchanged submissions already graded with the same grader are skipped.
 """
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,17 +28,21 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from . import integrity, normalize, sandbox
-from .course import course_root, nbgrader_command, nbgrader_env
+from .course import course_root, gradebook_url, nbgrader_command, nbgrader_env, sqlite_path
 
 STATUS_FILE = ".grading.json"
 TEMPLATE_CACHE = ".autograde"  # folder of the course root with the assignments' template gradebooks
 DEFAULT_BUDGET_S = 1800  # per submission, all cells together (per-cell limits come from the cells)
+# What `nbgrader collect` puts beside a submission; kept with the autograded notebook and the feedback,
+# where `nbgrader generate_feedback` and `release_feedback` look for them (the feedback's file name).
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 @dataclass
@@ -117,7 +125,7 @@ def _prepared(spec, root, name):
 
 def _nbgrader(root, spec, *args):
     """Run nbgrader in the job's root (sandboxed kernel when configured); return its log."""
-    env, extra = nbgrader_env(), []
+    env, extra = nbgrader_env(own_gradebook=True), []
     if spec.get("sandbox") is not None:
         settings = dict(spec["sandbox"])
         settings["hidden"] = [*settings["hidden"], *(str(root / n) for n in ("gradebook.db", "submitted", "incoming"))]
@@ -143,6 +151,7 @@ def _feedback(root, aid, student):
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"  # the job's copy, whatever $NBGRADER_DB_URL
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     done = api.generate_feedback(aid, student, force=True)
     if not done["success"]:
@@ -267,7 +276,7 @@ def template_gradebook(aid):
         tmp = Path(tmp)
         shutil.copy(root / "nbgrader_config.py", tmp / "nbgrader_config.py")
         shutil.copytree(root / "solutions" / aid, tmp / "solutions" / aid)
-        run_nbgrader("generate_assignment", aid, "--force", root=tmp)
+        run_nbgrader("generate_assignment", aid, "--force", root=tmp, own_gradebook=True)
         releases = {p.stem: p.read_text() for p in (tmp / "assignments" / aid).glob("*.ipynb")}
         template = (tmp / "gradebook.db").read_bytes()
     cached.parent.mkdir(exist_ok=True)
@@ -283,12 +292,13 @@ def register(templates):
     """Register assignments in the course gradebook from their template gradebooks
     ({aid: gradebook bytes}), without touching assignments/ and without a second
     ``generate_assignment``: the notebooks and cells are copied with nbgrader's gradebook API (a
-    course without a gradebook starts from a copy of the first template)."""
+    course whose SQLite gradebook does not exist yet starts from a copy of the first template; a
+    database server gets every template through the API)."""
     from nbgrader.api import Gradebook
 
     templates = dict(templates)
-    course_db = course_root() / "gradebook.db"
-    if templates and not course_db.exists():  # a new gradebook: the first template is one already
+    course_db = sqlite_path(gradebook_url())
+    if templates and course_db is not None and not course_db.exists():  # the first template is one already
         course_db.write_bytes(templates.pop(next(iter(templates))))
     with tempfile.TemporaryDirectory(prefix="rnn-register-") as tmp, _gradebook() as course:
         for aid, data in templates.items():
@@ -345,8 +355,6 @@ def run_jobs(jobs, workers=None, scheduler=None):
     if scheduler is None and (workers == 1 or len(jobs) == 1):
         yield from map(grade_job, jobs)
         return
-    import os
-
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None if scheduler else LocalCluster(
@@ -373,6 +381,7 @@ def store(result, job):
             target = course_root() / kind / student / aid / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+        _keep_exchange_files(student, aid)
         status.notes += [f["text"] for f in result.get("findings", [])]
     else:
         _mark_failed(student, aid, status.reason)
@@ -383,6 +392,16 @@ def store(result, job):
                                 "grader": job["hashes"][1], "notes": status.notes,
                                 "when": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
     return status
+
+
+def _keep_exchange_files(student, aid):
+    """Copy EXCHANGE_FILES of the submission to its autograded/ and feedback/ folders."""
+    root = course_root()
+    for name in EXCHANGE_FILES:
+        source = root / "submitted" / student / aid / name
+        for kind in ("autograded", "feedback"):
+            if source.is_file() and (root / kind / student / aid).is_dir():
+                shutil.copy(source, root / kind / student / aid / name)
 
 
 def _retire_outputs(student, aid):
@@ -396,10 +415,21 @@ def _retire_outputs(student, aid):
             shutil.move(str(folder), str(target))
 
 
+@contextmanager
 def _gradebook():
+    """The course gradebook (``gradebook_url()``), closed and its connections released on exit (a
+    database server counts open connections)."""
     from nbgrader.api import Gradebook
 
-    return Gradebook(f"sqlite:///{course_root() / 'gradebook.db'}")
+    tools = str(Path(sys.executable).parent)  # nbgrader runs this environment's `alembic` to create a new database
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([tools, os.environ.get("PATH", "")])
+    gradebook = Gradebook(gradebook_url())
+    try:
+        yield gradebook
+    finally:
+        gradebook.close()
+        gradebook.engine.dispose()
 
 
 def _submission(gradebook, aid, student):

@@ -1,12 +1,14 @@
 """Instructor commands behind `make release`, `make autograde` and `make grades`.
 
     python -m instructor release [assignment_id ...]
-    python -m instructor autograde <folder or .zip> [--workers N] [--scheduler ADDRESS] [--unsandboxed]
+    python -m instructor autograde [<folder or .zip>] [--workers N] [--scheduler ADDRESS] [--unsandboxed]
     python -m instructor grades
+    python -m instructor student-release [--out DIR]     (what students receive: instructor.bundle)
 
 Submissions use nbgrader's layout: ``<student_id>/<assignment_id>/<notebook>.ipynb`` (a zip may
 wrap that in one top folder). A submission that replaces an earlier, different one is kept:
-the earlier one is moved to ``backups/submitted/<timestamp>/`` first. Nothing is deleted.
+the earlier one is moved to ``backups/submitted/<timestamp>/`` first. Nothing is deleted. Without a
+folder, what is in ``submitted/`` already is graded (e.g. what ``nbgrader collect`` put there).
 Grading (``instructor.autograde``) runs every submission in a sandbox, in parallel, never stops
 the batch for one bad notebook, and ends with a status table; the integrity scan
 (``instructor.integrity``) reports what could fool a test cell, in the table and the gradebook.
@@ -20,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from .course import UsageError, assignment_ids, course_root, run_nbgrader
+from .course import UsageError, assignment_ids, course_root, gradebook_url, run_nbgrader, sqlite_path
 
 
 def release(ids=()):
@@ -89,13 +91,18 @@ def _same_tree(a, b):
 
 
 def autograde(submissions, **options):
-    """Collect submissions (folder or zip) into submitted/, autograde them, write feedback.
+    """Collect submissions (folder or zip) into submitted/, autograde them, write feedback; without
+    ``submissions``, grade what is in submitted/ already (``nbgrader collect`` puts it there).
 
     options: workers (int, default one per core), scheduler (a Dask scheduler address),
     unsandboxed (bool: grade without a sandbox, only when asked). Returns the exit status.
     """
+    collected = course_root() / "submitted"
     if not submissions:
-        raise UsageError("SUBMISSIONS is not set: make autograde SUBMISSIONS=<folder or .zip>")
+        if not collected.is_dir() or not find_submissions(collected):
+            raise UsageError("SUBMISSIONS is not set and submitted/ holds no submission: make autograde "
+                             "SUBMISSIONS=<folder or .zip>, or `nbgrader collect <assignment>` first")
+        submissions = collected
     path = Path(submissions).expanduser()
     if not path.exists():
         raise UsageError(f"SUBMISSIONS={submissions} does not exist")
@@ -114,8 +121,9 @@ def autograde(submissions, **options):
         if not found:
             raise UsageError(f"no submissions in {submissions}: expected <student_id>/<assignment_id>/<notebook>.ipynb "
                              f"with an assignment id among {', '.join(known)}")
-        for student, aid, source in found:
-            _store(student, aid, source)
+        if path.resolve() != collected.resolve():
+            for student, aid, source in found:
+                _store(student, aid, source)
     return _grade(found, options)
 
 
@@ -158,15 +166,17 @@ def _sandbox_settings(unsandboxed=False):
 
 
 def grades():
-    """Export every grade in the gradebook to grades.csv."""
-    if not (course_root() / "gradebook.db").exists():
+    """Export every grade in the course gradebook (``gradebook_url()``: gradebook.db, or the
+    database that $NBGRADER_DB_URL names, which nbgrader_config.py passes on) to grades.csv."""
+    database = sqlite_path(gradebook_url())
+    if database is not None and not database.exists():
         raise UsageError("no gradebook.db yet: run make autograde SUBMISSIONS=... first")
     run_nbgrader("export", "--to", course_root() / "grades.csv")
     print(f"wrote {course_root() / 'grades.csv'}")
 
 
 def _autograde_command(args):
-    """``autograde <folder or zip> [--workers N] [--scheduler ADDRESS] [--unsandboxed]``."""
+    """``autograde [<folder or zip>] [--workers N] [--scheduler ADDRESS] [--unsandboxed]``."""
     parser = argparse.ArgumentParser(prog="python -m instructor autograde", exit_on_error=False, add_help=False)
     parser.add_argument("submissions", nargs="?", default="")
     parser.add_argument("--workers", type=int, default=None)
@@ -184,10 +194,26 @@ def _autograde_command(args):
                      unsandboxed=options.unsandboxed)
 
 
+def _student_release_command(args):
+    """``student-release [--out DIR]``: the student bundle in DIR (default dist/), see ``instructor.bundle``."""
+    from . import bundle
+
+    parser = argparse.ArgumentParser(prog="python -m instructor student-release", exit_on_error=False, add_help=False)
+    parser.add_argument("--out", default="dist")
+    try:
+        options, unknown = parser.parse_known_args(args)
+    except argparse.ArgumentError as problem:
+        raise UsageError(str(problem)) from None
+    if unknown:
+        raise UsageError(f"unknown arguments {unknown}: use --out DIR")
+    bundle.student_release(options.out)
+
+
 def main(argv):
     commands = {"release": lambda args: release(tuple(args)),
                 "autograde": _autograde_command,
-                "grades": lambda args: grades()}
+                "grades": lambda args: grades(),
+                "student-release": _student_release_command}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

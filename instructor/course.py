@@ -1,11 +1,12 @@
-"""What ``make`` and ``tests/`` share about the course: its root, its assignments, nbgrader, and
-notebook cells by nbgrader ``grade_id``."""
+"""What ``make`` and ``tests/`` share about the course: its root, its assignments, its gradebook,
+nbgrader, and notebook cells by nbgrader ``grade_id``."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT_ENV = "RNN_COURSE_ROOT"
+DB_URL_ENV = "NBGRADER_DB_URL"  # the course gradebook on a database server (nbgrader_config.py reads it too)
 
 
 class UsageError(Exception):
@@ -17,6 +18,19 @@ def course_root():
     return Path(os.environ.get(ROOT_ENV, Path(__file__).resolve().parent.parent))
 
 
+def gradebook_url(root=None):
+    """The SQLAlchemy URL of the course gradebook: $NBGRADER_DB_URL when set (a class on a database
+    server, e.g. ``postgresql+psycopg://grader@db.example.org:5432/rnn``), else the SQLite file
+    ``gradebook.db`` of the course root (default: this one). nbgrader_config.py applies the same rule.
+    """
+    return os.environ.get(DB_URL_ENV) or f"sqlite:///{Path(root or course_root()).resolve() / 'gradebook.db'}"
+
+
+def sqlite_path(url):
+    """The file of a ``sqlite:///<path>`` URL (a Path), or None for any other database."""
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
 def assignment_ids(root=None):
     """Assignment ids of a course (default: this one): folders of ``solutions/`` with a notebook, sorted."""
     solutions = Path(root or course_root()) / "solutions"
@@ -25,10 +39,17 @@ def assignment_ids(root=None):
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def nbgrader_env():
+def nbgrader_env(own_gradebook=False):
     """The environment for nbgrader and its kernels: this interpreter's tools first on the PATH,
-    deterministic hashing and one thread per process unless already set."""
+    deterministic hashing and one thread per process unless already set.
+
+    ``own_gradebook``: without $NBGRADER_DB_URL, so nbgrader uses the SQLite ``gradebook.db`` of the
+    root it runs in (grading jobs, template roots: only the trusted parent writes the course
+    gradebook, and student code never sees the database's address or password).
+    """
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if own_gradebook:
+        env.pop(DB_URL_ENV, None)
     env.setdefault("PYTHONHASHSEED", "0")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.setdefault(var, "1")
@@ -55,13 +76,14 @@ def nbgrader_command(*args):
     return [sys.executable, "-c", launch, *map(str, args)]
 
 
-def run_nbgrader(*args, root=None, check=True):
+def run_nbgrader(*args, root=None, check=True, own_gradebook=False):
     """Run ``nbgrader <args>`` in a course root; return the CompletedProcess (output captured).
 
-    Raises UsageError with the end of nbgrader's log when it fails and ``check`` is True.
+    ``own_gradebook``: see ``nbgrader_env``. Raises UsageError with the end of nbgrader's log when it
+    fails and ``check`` is True.
     """
     result = subprocess.run(nbgrader_command(*args), cwd=root or course_root(),
-                            env=nbgrader_env(), capture_output=True, text=True)
+                            env=nbgrader_env(own_gradebook), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise UsageError(f"nbgrader {' '.join(map(str, args))} failed (exit {result.returncode}). "
                          f"{(result.stderr or '')[-4000:]}".strip())

@@ -73,6 +73,9 @@ LIMITS = ("memory_mb", "cpu_seconds", "processes", "file_size_mb", "tmp_mb")
 COURSE_PRIVATE = ("solutions", "source", "submitted", "autograded", "feedback", "downloaded", "backups",
                   "exchange", "tests", ".git", ".autograde", "gradebook.db", "gradebook.db-journal", "grades.csv",
                   ".nbgrader.log")
+# System folders of Unix sockets (databases, docker, dbus...): the kernel has no network, and these would
+# be a way around it (a read-only view does not stop connect()), e.g. to a PostgreSQL gradebook.
+SOCKET_DIRS = ("/run", "/var/run")
 # The code root: where helpers/ and graders/ are imported from (may differ from a grading course root).
 CODE_ROOT = Path(__file__).resolve().parent.parent
 # Environment variables the kernel keeps (by name or prefix); the others (tokens, keys...) are dropped.
@@ -199,7 +202,7 @@ def bwrap_command(cmd, settings, cwd, run_dir):
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
             "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm"]
-    hidden = list(settings["hidden"])
+    hidden = list(settings["hidden"]) + sorted({os.path.realpath(d) for d in SOCKET_DIRS if os.path.isdir(d)})
     system_tmp = os.path.realpath(tempfile.gettempdir())
     if system_tmp != "/tmp":  # $TMPDIR elsewhere: it holds other kernels' run folders and grading jobs
         args += ["--tmpfs", system_tmp]

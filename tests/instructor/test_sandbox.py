@@ -124,6 +124,7 @@ probe = dict(
     write_submitted=attempt(lambda: open({submitted!r} + "/hack.txt", "w").write("x")),
     write_course_root=attempt(lambda: open({root!r} + "/hack.txt", "w").write("x")),
     network=attempt(lambda: socket.create_connection(("127.0.0.1", {port}), timeout=3).close()),
+    unix_socket=attempt(lambda: socket.socket(socket.AF_UNIX).connect({unix_socket!r})),
     write_work_dir=attempt(lambda: open("result.txt", "w").write("written in the sandbox")),
     write_tmp=attempt(lambda: open("/tmp/{tmp_name}", "w").write("x")),
     memory=attempt(lambda: bytearray(16 * 1024 ** 3)),
@@ -166,12 +167,18 @@ def _run(nb, work, settings, folder):
 def run(course, tmp_path_factory):
     """One kernel, three cells: the probe, an endless loop (3 s limit), a cell after it."""
     listener = socket.create_server(("127.0.0.1", 0))
+    # a Unix socket where system services keep theirs (/run: databases, docker...), else in the course
+    socket_dir = Path("/run") if os.access("/run", os.W_OK) else course
+    unix_path = str(socket_dir / f"rnn-sandbox-probe-{os.getpid()}.sock")
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(unix_path)
+    unix_listener.listen()
     tmp_name = f"sandbox-probe-{os.getpid()}"
     fields = dict(solution=str(course / "solutions" / "a1" / "answer.txt"), solutions=str(course / "solutions"),
                   course_solutions=str(COURSE / "solutions"), git=str(COURSE / ".git"),
                   gradebook=str(course / "gradebook.db"), other=str(course / "submitted" / "other" / "a1"),
                   submitted=str(course / "submitted"), root=str(course), port=listener.getsockname()[1],
-                  tmp_name=tmp_name)
+                  tmp_name=tmp_name, unix_socket=unix_path)
     nb = new_notebook(cells=[new_code_cell(PROBE.format(**fields)),
                              new_code_cell("while True:\n    pass", metadata={"timeout": LOOP_TIMEOUT}),
                              new_code_cell("print('next cell ran')")])
@@ -181,6 +188,8 @@ def run(course, tmp_path_factory):
     with socket.create_connection(listener.getsockname(), timeout=3):
         pass  # the listener was reachable all along, from outside the sandbox
     listener.close()
+    unix_listener.close()
+    os.unlink(unix_path)
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert text.strip(), f"the probe cell printed nothing: {nb.cells[0].outputs}"
     return {"probe": json.loads(text), "nb": nb, "seconds": seconds, "work": work, "tmp_name": tmp_name}
@@ -206,6 +215,13 @@ def test_gradebook_and_other_students_cannot_be_written(run, course):
 @needs_sandbox
 def test_no_network(run):
     assert run["probe"]["network"] in {"ConnectionRefusedError", "OSError", "TimeoutError"}, run["probe"]["network"]
+
+
+@needs_sandbox
+def test_no_unix_sockets_of_system_services(run):
+    """A read-only view does not stop connect(): /run (PostgreSQL's, docker's sockets) is hidden."""
+    assert run["probe"]["unix_socket"] in {"FileNotFoundError", "ConnectionRefusedError", "PermissionError"}, \
+        run["probe"]["unix_socket"]
 
 
 @needs_sandbox
