@@ -2,8 +2,8 @@
 class", deploy/): real Unix accounts (an instructor and three students), the hub with its proxy
 started from deploy/jupyterhub_config.py, each student's own JupyterLab server behind it.
 
-release (instructor) -> fetch (each student, through their server's Assignment List API) -> alice
-pastes the reference solution, bob submits the release untouched, carol a notebook cut off mid-save
+The course's a1_rnn_numpy: release (instructor) -> fetch (each student, through their server's
+Assignment List API) -> alice pastes the reference solution, bob submits the release untouched, carol a notebook cut off mid-save
 -> submit (through their servers) -> collect -> `make autograde` with no SUBMISSIONS (the course's
 parallel sandboxed grading of what collect put in submitted/) -> generate and release feedback ->
 fetch feedback (through the servers). Everything is started by the test and stopped after it; the
@@ -37,11 +37,32 @@ from instructor.course import nbgrader_command
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
 HUB_CONFIG = REPO / "deploy" / "jupyterhub_config.py"
-FIXTURE = REPO / "tests" / "fixtures" / "tiny_course"
-AID, NB, COURSE_ID = "fx_tiny", "fx_tiny.ipynb", "rnn-course"
-SOLUTION = FIXTURE / "solutions" / AID / NB
-AUTOGRADED_POINTS = 5.0
-HIDDEN_LINE = "big = np.array([[1000.0, 1000.0], [0.0, 0.0]])"  # from fx_tiny's hidden tests
+AID, COURSE_ID = "a1_rnn_numpy", "rnn-course"  # the course's first assignment: about 10 s to grade
+NB = f"{AID}.ipynb"
+SOLUTION = REPO / "solutions" / AID / NB
+
+
+def _points(solution):
+    """(autograded points, all points) of a solution notebook, from its nbgrader metadata."""
+    cells = nbformat.read(solution, 4).cells
+    graded = [grading.nbgrader_meta(c) for c in cells if grading.nbgrader_meta(c).get("grade")]
+    return float(sum(grading.autograded_tests(nbformat.read(solution, 4)).values())), float(
+        sum(m["points"] for m in graded))
+
+
+def _hidden_lines(solution):
+    """The lines of the solution notebook's hidden tests (none may reach a student's feedback)."""
+    lines, inside = [], False
+    for cell in nbformat.read(solution, 4).cells:
+        for line in cell.source.splitlines():
+            inside = (inside or "### BEGIN HIDDEN TESTS" in line) and "### END HIDDEN TESTS" not in line
+            if inside and "### BEGIN HIDDEN TESTS" not in line and len(line.strip()) > 20:
+                lines.append(line.strip())
+    return lines
+
+
+AUTOGRADED_POINTS, TOTAL_POINTS = _points(SOLUTION)
+HIDDEN_LINES = _hidden_lines(SOLUTION)
 ROLES = ("teacher", "alice", "bob", "carol")
 STUDENTS = ROLES[1:]
 
@@ -284,7 +305,7 @@ def klass():
     try:
         create_accounts(folder, accounts)
         teacher = accounts["teacher"]
-        course = grading.course_copy(FIXTURE, teacher.home / "rnn-course")
+        course = grading.course_copy(REPO, teacher.home / "rnn-course", AID)
         exchange = folder / "exchange"
         exchange.mkdir()
         exchange.chmod(0o1777)  # nbgrader's exchange: everyone writes, the sticky bit guards
@@ -383,8 +404,8 @@ def test_collect_and_autograde_the_class(klass):
     assert done.returncode == 1, f"carol's submission fails, the batch goes on:\n{out}\n{done.stderr[-3000:]}"
     rows = {role: next(line.split() for line in out.splitlines() if line.startswith(klass.user(role).name + " "))
             for role in STUDENTS}
-    assert rows["alice"][2:4] == ["graded", f"{AUTOGRADED_POINTS}/6.0"], out
-    assert rows["bob"][2:4] == ["graded", "0.0/6.0"], out
+    assert AUTOGRADED_POINTS > 0 and rows["alice"][2:4] == ["graded", f"{AUTOGRADED_POINTS}/{TOTAL_POINTS}"], out
+    assert rows["bob"][2:4] == ["graded", f"0.0/{TOTAL_POINTS}"], out
     assert rows["carol"][2] == "failed" and "not a Jupyter notebook" in out, out
     from nbgrader.api import Gradebook
 
@@ -407,6 +428,6 @@ def test_feedback_reaches_each_graded_student(klass):
         assert len(files) == 1, f"{role}: {files}"
         assert files[0].stat().st_uid == klass.user(role).uid
         text = html.unescape(re.sub(r"<[^>]+>", "", files[0].read_text()))
-        assert f"Score: {score:.1f} / 6.0" in text, text[:1500]
-        assert HIDDEN_LINE not in text and "BEGIN HIDDEN TESTS" not in text
+        assert f"Score: {score:.1f} / {TOTAL_POINTS:.1f}" in text, text[:1500]
+        assert HIDDEN_LINES and not [line for line in HIDDEN_LINES if line in text] and "BEGIN HIDDEN" not in text
     assert feedback_files(klass.user("carol")) == [], "a failed submission gets no feedback until it is regraded"
