@@ -3,11 +3,12 @@ class", deploy/): real Unix accounts (an instructor and three students), the hub
 started from deploy/jupyterhub_config.py, each student's own JupyterLab server behind it.
 
 The course's a1_rnn_numpy: release (instructor) -> fetch (each student, through their server's
-Assignment List API) -> alice pastes the reference solution, bob submits the release untouched, carol a notebook cut off mid-save
--> submit (through their servers) -> collect -> `make autograde` with no SUBMISSIONS (the course's
-parallel sandboxed grading of what collect put in submitted/) -> generate and release feedback ->
-fetch feedback (through the servers). Everything is started by the test and stopped after it; the
-accounts are deleted even when a step fails. The tests are the steps of one class, in file order.
+Assignment List API) -> alice pastes the reference solution, bob submits the release untouched,
+carol a notebook cut off mid-save -> submit (through their servers) -> collect -> `make autograde`
+with no SUBMISSIONS (the course's parallel sandboxed grading of what collect put in submitted/) ->
+generate and release feedback -> fetch feedback (through the servers). Everything is started by the
+test and stopped after it; the accounts are deleted even when a step fails. The tests are the steps
+of one class, in file order.
 """
 import html
 import json
