@@ -182,12 +182,7 @@ def _autograde_command(args):
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--unsandboxed", action="store_true")
-    try:
-        options, unknown = parser.parse_known_args(args)
-    except argparse.ArgumentError as problem:
-        raise UsageError(str(problem)) from None
-    if unknown:
-        raise UsageError(f"unknown arguments {unknown}: use --workers N, --scheduler ADDRESS, --unsandboxed")
+    options = _parse(parser, args, "use --workers N, --scheduler ADDRESS, --unsandboxed")
     if options.workers is not None and options.workers < 1:
         raise UsageError(f"WORKERS must be a positive integer, got {options.workers}")
     return autograde(options.submissions, workers=options.workers, scheduler=options.scheduler or None,
@@ -200,13 +195,18 @@ def _student_release_command(args):
 
     parser = argparse.ArgumentParser(prog="python -m instructor student-release", exit_on_error=False, add_help=False)
     parser.add_argument("--out", default="dist")
+    bundle.student_release(_parse(parser, args, "use --out DIR").out)
+
+
+def _parse(parser, args, hint):
+    """``parser``'s options from ``args``; a UsageError (with ``hint``) for bad or unknown arguments."""
     try:
         options, unknown = parser.parse_known_args(args)
     except argparse.ArgumentError as problem:
         raise UsageError(str(problem)) from None
     if unknown:
-        raise UsageError(f"unknown arguments {unknown}: use --out DIR")
-    bundle.student_release(options.out)
+        raise UsageError(f"unknown arguments {unknown}: {hint}")
+    return options
 
 
 def main(argv):
