@@ -279,7 +279,22 @@ class Browser:
                      const img = [...area.querySelectorAll('img')].pop();
                      return img && img.complete && img.src != arguments[1];""",
                   f"the plot of cell {index} to redraw", index, before["image"])
+        self.settle(index)
         return before, self.widget_view(index)
+
+    def settle(self, index, quiet=1.0):
+        """Wait until the kernel is idle and the plot of cell ``index`` has not changed for ``quiet`` seconds:
+        every arrow key queues a redraw, and the last one is the slider's final value."""
+        src = "return [...nb.content.widgets[arguments[0]].node.querySelectorAll('.jp-OutputArea img')].pop().src;"
+        deadline, last, since = time.monotonic() + WAIT, None, time.monotonic()
+        while time.monotonic() < deadline:
+            now = (self.js(src, index), self.js("return nb.sessionContext.kernelDisplayStatus;", index))
+            if now != last:
+                last, since = now, time.monotonic()
+            elif now[1] == "idle" and time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the plot of cell {index} kept changing or the kernel stayed busy for {WAIT} s")
 
     def metadata(self):
         return self.js("return nb.context.model.toJSON().metadata;")
