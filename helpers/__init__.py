@@ -20,6 +20,7 @@ One module per concern (nothing here computes a graded answer; the checks live i
 - ``helpers.search_demo``   the grid / random / Sobol search simulation (lecture 07)
 - ``helpers.learning_curves`` the gallery of learning-curve pathologies and its widget (lecture 07)
 - ``helpers.workflow_plots`` the figures of lecture 07, drawn from cached results
+- ``helpers.widget_state``  JupyterLab's pre-save hook that keeps a lecture's stored widgets (set by `make setup`)
 """
 from .data import dataset_path, datasets_dir
 from .gradcheck import numerical_gradient, rel_error
