@@ -37,6 +37,9 @@ if not os.environ.get("NBGRADER_EXCHANGE"):
         os.makedirs(c.Exchange.root, exist_ok=True)
     except OSError:  # a read-only course folder: nbgrader reports the missing exchange when it is used
         pass
+# Collect only what students really submitted: the inbound folder is world-writable, and nbgrader's own
+# collect follows links (a link to solutions/ would be collected and graded) and trusts folder names.
+c.ExchangeFactory.collect = "instructor.exchange.SafeCollect"
 
 # Per-cell time limits carried by the notebook (instructor/timeouts.py): seconds for unit-test
 # cells, the stated budget (metadata "timeout") for training cells; a cell that runs over is

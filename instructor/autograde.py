@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from . import integrity, normalize, sandbox
-from .course import course_root, gradebook_url, nbgrader_command, nbgrader_env, sqlite_path
+from .course import course_root, gradebook_url, nbgrader_command, nbgrader_env, sqlite_path, utf8_name
 
 STATUS_FILE = ".grading.json"
 TEMPLATE_CACHE = ".autograde"  # folder of the course root with the assignments' template gradebooks
@@ -81,6 +81,8 @@ def grade_job(spec):
 
 def _run_job(spec, root, result):
     student, aid = spec["student"], spec["assignment"]
+    if spec.get("refused"):
+        raise RuntimeError(spec["refused"])
     (root / "nbgrader_config.py").write_text(spec["config"])
     (root / "gradebook.db").write_bytes(spec["template_db"])
     submitted = root / "submitted" / student / aid
@@ -235,9 +237,29 @@ def fingerprint(aid):
 def submission_hash(folder):
     digest = hashlib.sha256()
     for path in sorted(Path(folder).rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        if path.is_symlink():
+            digest.update(os.fsencode(path.name) + b"\0link\0" + os.fsencode(os.readlink(path)))
+        elif plain_file(path):
+            digest.update(os.fsencode(path.name) + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def plain_file(path):
+    """True for a regular file that is not a link: the only kind of file of a submission that grading
+    reads (a link could bring in solutions/ or /dev/zero, a named pipe would block the batch)."""
+    return path.is_file() and not path.is_symlink()
+
+
+def _refused(folder):
+    """The reason why the notebooks of submission ``folder`` are not read ('' when they are read): a link,
+    a special file, or a name that is not UTF-8 (it could not be printed in the status table)."""
+    odd = []
+    for path in sorted(folder.glob("*.ipynb")):
+        if not utf8_name(path.name):
+            odd.append(f"the file name {path.name!a} is not UTF-8")
+        elif not plain_file(path):
+            odd.append(f"{path.name} is {'a symbolic link' if path.is_symlink() else 'not a regular file'}")
+    return f"not graded: {'; '.join(odd)} (not read, for the instructor to check)" if odd else ""
 
 
 def _status_path(student, aid):
@@ -339,8 +361,10 @@ def build_jobs(found, sandbox_settings, budget_s):
         if aid not in cache:
             cache[aid] = template_gradebook(aid)
         template_db, releases = cache[aid]
+        refused = _refused(folder)
         jobs.append({"student": student, "assignment": aid, "config": config, "template_db": template_db,
-                     "notebooks": {p.name: p.read_bytes() for p in folder.glob("*.ipynb")},
+                     "refused": refused,
+                     "notebooks": {} if refused else {p.name: p.read_bytes() for p in folder.glob("*.ipynb")},
                      "sources": {p.stem: p.read_text() for p in (root / "solutions" / aid).glob("*.ipynb")},
                      "releases": releases, "numpy_only": integrity.numpy_only(aid), "budget_s": budget_s,
                      "sandbox": sandbox_settings, "hashes": (sub_hash, grader)})
@@ -400,7 +424,7 @@ def _keep_exchange_files(student, aid):
     for name in EXCHANGE_FILES:
         source = root / "submitted" / student / aid / name
         for kind in ("autograded", "feedback"):
-            if source.is_file() and (root / kind / student / aid).is_dir():
+            if plain_file(source) and (root / kind / student / aid).is_dir():
                 shutil.copy(source, root / kind / student / aid / name)
 
 

@@ -16,13 +16,14 @@ the batch for one bad notebook, and ends with a status table; the integrity scan
 import argparse
 import filecmp
 import shutil
+import stat
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from .course import UsageError, assignment_ids, course_root, gradebook_url, run_nbgrader, sqlite_path
+from .course import UsageError, assignment_ids, course_root, gradebook_url, run_nbgrader, sqlite_path, utf8_name
 
 
 def release(ids=()):
@@ -80,8 +81,17 @@ def _store(student, aid, source):
         backup.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(target), str(backup))
         print(f"  kept the earlier submission of {student}/{aid} in {backup.relative_to(course_root())}")
-    shutil.copytree(source, target)
+    shutil.copytree(source, target, symlinks=True, ignore=_special_files)  # links stay links: grading refuses them
     return True
+
+
+def _special_files(folder, names):
+    """The names in ``folder`` that are neither files, folders nor links (named pipes, devices): not copied."""
+    kinds = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)
+    odd = [n for n in names if not any(kind(Path(folder, n).lstat().st_mode) for kind in kinds)]
+    for name in odd:
+        print(f"  left out {ascii(str(Path(folder, name)))}: not a regular file")
+    return odd
 
 
 def _same_tree(a, b):
@@ -114,6 +124,10 @@ def autograde(submissions, **options):
             path = Path(tmp)
         known = assignment_ids()
         found = find_submissions(path)
+        odd = [f"{student}/{aid}" for student, aid, _ in found if not utf8_name(student + aid)]
+        if odd:  # they could be neither printed nor stored in the gradebook
+            print(f"  skipping folders whose names are not UTF-8: {ascii(odd)}")
+            found = [item for item in found if utf8_name(item[0] + item[1])]
         unknown = sorted({aid for _, aid, _ in found if aid not in known})
         if unknown:
             print(f"  skipping folders that are not assignments of this course: {', '.join(unknown)}")

@@ -31,6 +31,16 @@ def sqlite_path(url):
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+def utf8_name(name):
+    """True when the file name ``name`` is valid UTF-8 (os decodes undecodable bytes to surrogates, which
+    can be neither printed in a status table nor stored in the gradebook)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def assignment_ids(root=None):
     """Assignment ids of a course (default: this one): folders of ``solutions/`` with a notebook, sorted."""
     solutions = Path(root or course_root()) / "solutions"

@@ -5,7 +5,10 @@ import copy
 import html
 import io
 import json
+import os
 import re
+import shutil
+import signal
 import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -206,3 +209,40 @@ def test_rerun_skips_unchanged_and_a_failed_regrade_leaves_no_stale_grade(course
     csv = (root / "grades.csv").read_text().splitlines()
     ok_rows = [line for line in csv if ",ok," in line or line.startswith("ok,")]
     assert ok_rows and not any(",5.0," in line for line in ok_rows)
+
+
+def test_links_pipes_and_odd_names_in_submissions_are_refused(course, tmp_path):
+    """A notebook that is a symbolic link (to solutions/: full marks if followed), a named pipe (reading
+    it blocks the batch for ever) or has a name that is not UTF-8 (it stopped the batch), in submitted/ or
+    in a SUBMISSIONS folder: that submission fails with the reason, nothing is read through the link, and
+    the others are unaffected."""
+    root, _, _, _ = course
+    solution = root / "solutions" / AID / NB
+    for student in ("linked", "piped", "odd_name"):
+        (root / "submitted" / student / AID).mkdir(parents=True)
+    shutil.copy(solution, os.fsencode(root / "submitted" / "odd_name" / AID) + b"/fx_tiny\xff.ipynb")
+    os.makedirs(os.fsencode(root / "submitted") + b"/\xfeodd/" + AID.encode())
+    shutil.copy(solution, os.fsencode(root / "submitted") + b"/\xfeodd/" + os.fsencode(AID + "/" + NB))
+    (root / "submitted" / "linked" / AID / NB).symlink_to(solution)
+    (root / "submitted" / "linked" / AID / "timestamp.txt").symlink_to(solution)  # copied to the feedback if followed
+    os.mkfifo(root / "submitted" / "piped" / AID / NB)
+    (tmp_path / "linked_in" / AID).mkdir(parents=True)
+    (tmp_path / "linked_in" / AID / NB).symlink_to(solution)
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on a pipe")))
+    signal.alarm(120)
+    try:
+        code, out = run(["autograde", "--workers", "1"])
+        code_in, out_in = run(["autograde", str(tmp_path), "--workers", "1"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 1 and code_in == 1, out + out_in
+    assert "failed" in row(out, "linked") and f"{NB} is a symbolic link" in out, out
+    assert "failed" in row(out, "piped") and f"{NB} is not a regular file" in out, out
+    assert "failed" in row(out, "odd_name") and "'fx_tiny\\udcff.ipynb' is not UTF-8" in out, out
+    assert "skipping folders whose names are not UTF-8: ['\\udcfeodd/fx_tiny']" in out, out
+    assert "failed" in row(out_in, "linked_in") and (root / "submitted" / "linked_in" / AID / NB).is_symlink(), out_in
+    assert "skipped" in row(out, "stripped") and scores(root, "stripped") == FULL, "the others are unaffected"
+    for student in ("linked", "piped", "odd_name", "linked_in"):
+        assert all(score in (None, 0) for score in scores(root, student).values()), student
+        assert not (root / "feedback" / student).exists(), student
