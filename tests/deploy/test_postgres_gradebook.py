@@ -1,8 +1,10 @@
-"""The course gradebook on a real PostgreSQL server (README "Running a class"): with
-``NBGRADER_DB_URL`` set, `make autograde` (two parallel sandboxed workers) stores every grade in
-PostgreSQL, a re-run skips the unchanged submissions, `make grades` exports from PostgreSQL, and
-no SQLite gradebook appears. The server is started by the test (Debian's PostgreSQL 15 binaries,
-run as the ``postgres`` user on a free port of 127.0.0.1) and stopped after it."""
+"""The course gradebook on a real PostgreSQL server, graded on a Dask cluster (README "Running a
+class"): with ``NBGRADER_DB_URL`` set, `make autograde SCHEDULER=...` (a scheduler and two sandboxed
+worker processes started by the test, as `dask scheduler` / `dask worker` would run on a cluster)
+stores every grade in PostgreSQL, a re-run on local workers skips the unchanged submissions, `make
+grades` exports from PostgreSQL, and no SQLite gradebook appears. The server is started by the test
+(Debian's PostgreSQL 15 binaries, run as the ``postgres`` user on a free port of 127.0.0.1) and
+stopped after it."""
 import copy
 import io
 import json
@@ -113,7 +115,36 @@ def run(args):
 
 
 @pytest.fixture(scope="module")
-def course(server, tmp_path_factory):
+def scheduler(tmp_path_factory):
+    """The address of a Dask cluster on this machine: `dask scheduler` and `dask worker` (two processes,
+    one thread each), started as on a cluster's nodes and stopped after the module."""
+    import sys
+
+    dask = Path(sys.executable).with_name("dask")
+    require(dask.exists(), "the dask command in .venv (requirements.txt: distributed)")
+    address, logs = f"tcp://127.0.0.1:{free_port()}", tmp_path_factory.mktemp("dask")
+    commands = [[str(dask), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                 "--dashboard-address", ":0"],
+                [str(dask), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"]]
+    processes = [subprocess.Popen(command, stdout=(logs / f"{n}.log").open("w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True) for n, command in enumerate(commands)]
+    try:
+        from dask.distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def course(server, scheduler, tmp_path_factory):
     """A temporary course root graded once into PostgreSQL: (root, submissions, exit code, output)."""
     require(sandbox.available()[0], f"the autograde sandbox (bubblewrap): {sandbox.available()[1]}")
     root = grading.course_copy(FIXTURE, tmp_path_factory.mktemp("course"))
@@ -121,8 +152,13 @@ def course(server, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
         patch.setenv(DB_URL_ENV, server.url)
-        code, out = run(["autograde", str(subs), "--workers", "2"])
-        yield root, subs, code, out
+        code, out = run(["autograde", str(subs), "--scheduler", scheduler])
+    from dask.distributed import Client
+
+    with Client(scheduler, timeout=30) as client:  # what the cluster ran: the grading jobs
+        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "grade_job" in ran, f"the cluster ran {ran}, not the grading jobs"
+    yield root, subs, code, out
 
 
 def api_scores(url):
@@ -152,7 +188,7 @@ def sql(dsn, query, *params):
         return cursor.fetchall() if cursor.description else cursor.rowcount
 
 
-def test_parallel_workers_store_every_grade_in_postgres(server, course):
+def test_cluster_workers_store_every_grade_in_postgres(server, course):
     url, dsn, _ = server
     root, _, code, out = course
     assert code == 1, "one submission failed"
@@ -179,7 +215,7 @@ def test_student_code_never_sees_the_database_and_no_connection_is_left_open(ser
     assert idle == [(0,)], "the grading run left connections open"
 
 
-def test_a_rerun_skips_unchanged_submissions(server, course):
+def test_a_rerun_on_local_workers_skips_unchanged_submissions(server, course):
     url, dsn, _ = server
     root, subs, _, _ = course
     before = sql(dsn, "SELECT count(*) FROM submitted_assignment")
