@@ -4,6 +4,7 @@ A missing tool skips the test on a developer's machine and fails it in CI (``CI`
 passes by skipping; ``make setup-class`` (run by ``make test``) installs them all."""
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,10 @@ def require_command(name, path=None):
 
 def require_root(why):
     require(os.geteuid() == 0, f"needs root: {why}")
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on now (for a server the test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from deploy_tools import COURSE, require, require_command
+from deploy_tools import COURSE, free_port, require, require_command
 
 LECTURE01, LECTURE03 = "lectures/01_recurrence.ipynb", "lectures/03_vanishing_gradients.ipynb"
 A1 = "assignments/a1_rnn_numpy/a1_rnn_numpy.ipynb"
@@ -59,11 +58,6 @@ def copy_course(dest):
                 continue
     (dest / ".venv").symlink_to(COURSE / ".venv")
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Lab:

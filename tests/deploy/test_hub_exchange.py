@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 import grading
 import nbformat
 import pytest
-from deploy_tools import require, require_command, require_root
+from deploy_tools import free_port, require, require_command, require_root
 
 from instructor import sandbox
 from instructor.course import nbgrader_command
@@ -99,11 +98,6 @@ class Class:
 
 
 # ---------------------------------------------------------------- accounts, environment
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def create_accounts(folder, accounts):
     """Add Unix users <prefix>-teacher, -alice, -bob, -carol with homes under ``folder`` to

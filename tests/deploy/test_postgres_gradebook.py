@@ -6,23 +6,20 @@ grades` exports from PostgreSQL, and no SQLite gradebook appears. The server is 
 (Debian's PostgreSQL 15 binaries, run as the ``postgres`` user on a free port of 127.0.0.1) and
 stopped after it."""
 import copy
-import io
 import json
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import NamedTuple
 
 import grading
 import nbformat
 import pytest
-from deploy_tools import require, require_root
+from deploy_tools import free_port, require, require_root
 
-from instructor import cli, sandbox
+from instructor import sandbox
 from instructor.course import DB_URL_ENV, ROOT_ENV
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -42,11 +39,6 @@ class Server(NamedTuple):
     dsn: str   # the same for psycopg
     port: int
 
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def as_postgres(*command):
@@ -107,13 +99,6 @@ def batch(folder, port):
     return folder
 
 
-def run(args):
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = cli.main(args)
-    return code, out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """The address of a Dask cluster on this machine: `dask scheduler` and `dask worker` (two processes,
@@ -152,7 +137,7 @@ def course(server, scheduler, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
         patch.setenv(DB_URL_ENV, server.url)
-        code, out = run(["autograde", str(subs), "--scheduler", scheduler])
+        code, out = grading.run_cli(["autograde", str(subs), "--scheduler", scheduler])
     from dask.distributed import Client
 
     with Client(scheduler, timeout=30) as client:  # what the cluster ran: the grading jobs
@@ -222,7 +207,7 @@ def test_a_rerun_on_local_workers_skips_unchanged_submissions(server, course):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
         patch.setenv(DB_URL_ENV, url)
-        code, out = run(["autograde", str(subs), "--workers", "2"])
+        code, out = grading.run_cli(["autograde", str(subs), "--workers", "2"])
     assert row(out, "ada")[2] == row(out, "cy")[2] == "skipped" and row(out, "bo")[2] == "failed", out
     assert sql(dsn, "SELECT count(*) FROM submitted_assignment") == before == [(3,)]
     assert api_scores(url) == EXPECTED
@@ -239,7 +224,7 @@ def test_make_grades_exports_from_postgres(server, course):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
         patch.setenv(DB_URL_ENV, url)
-        code, out = run(["grades"])
+        code, out = grading.run_cli(["grades"])
     assert code == 0, out
     header, *lines = [line.split(",") for line in (root / "grades.csv").read_text().splitlines()]
     score = {cells[header.index("student_id")]: float(cells[header.index("raw_score")]) for cells in lines}

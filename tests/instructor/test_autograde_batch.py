@@ -3,14 +3,12 @@ instructor API, a temporary course root, two parallel workers): no batch aborts,
 lost or stale, student code runs in the sandbox, and the status table says what happened."""
 import copy
 import html
-import io
 import json
 import os
 import re
 import shutil
 import signal
 import zipfile
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import grading
@@ -90,13 +88,6 @@ def write_batch(folder, batch):
     return folder
 
 
-def run(args):
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = cli.main(args)
-    return code, out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = grading.course_copy(FIXTURE, tmp_path_factory.mktemp("course"))
@@ -107,7 +98,7 @@ def course(tmp_path_factory):
             zf.write(path, Path("batch") / path.relative_to(subs))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ROOT_ENV, str(root))
-        code, out = run(["autograde", str(archive), "--workers", "2"])
+        code, out = grading.run_cli(["autograde", str(archive), "--workers", "2"])
         yield root, subs, code, out
 
 
@@ -195,11 +186,11 @@ def test_feedback_shows_no_hidden_test_and_no_machine_path(course):
 
 def test_rerun_skips_unchanged_and_a_failed_regrade_leaves_no_stale_grade(course, tmp_path):
     root, subs, _, _ = course
-    code, out = run(["autograde", str(subs), "--workers", "2"])
+    code, out = grading.run_cli(["autograde", str(subs), "--workers", "2"])
     assert "skipped" in row(out, "ok") and "skipped" in row(out, "loop")
     (tmp_path / "ok" / AID).mkdir(parents=True)
     (tmp_path / "ok" / AID / NB).write_text("{broken")
-    code, out = run(["autograde", str(tmp_path)])
+    code, out = grading.run_cli(["autograde", str(tmp_path)])
     assert code == 1 and "failed" in row(out, "ok")
     assert all(score in (None, 0) for score in scores(root, "ok").values())
     assert not (root / "feedback" / "ok" / AID).exists(), "the old feedback must not stay as if current"
@@ -231,8 +222,8 @@ def test_links_pipes_and_odd_names_in_submissions_are_refused(course, tmp_path):
     previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on a pipe")))
     signal.alarm(120)
     try:
-        code, out = run(["autograde", "--workers", "1"])
-        code_in, out_in = run(["autograde", str(tmp_path), "--workers", "1"])
+        code, out = grading.run_cli(["autograde", "--workers", "1"])
+        code_in, out_in = grading.run_cli(["autograde", str(tmp_path), "--workers", "1"])
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -33,11 +33,13 @@ notebook once and forks at each edited cell, so a variant costs only the cells f
 Each mutant gets its own run; alternatives of different cells share one (``rounds``).
 """
 import importlib.util
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -538,3 +540,13 @@ def check_variant(course_root, assignment_id, variant, spec, workdir):
     outcome = run_variants(course_root, assignment_id, [variant], spec, workdir)[variant.name]
     assert_outcome(assignment_id, variant, outcome)
     return {gid: (score, max_score) for gid, (score, max_score, _) in outcome["grades"].items()}
+
+
+def run_cli(args):
+    """(exit code, printed output) of ``python -m instructor <args>``, run in this process."""
+    from instructor import cli
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli.main(args)
+    return code, out.getvalue()
